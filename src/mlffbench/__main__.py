@@ -1,0 +1,3 @@
+from mlffbench.cli import main
+
+raise SystemExit(main())

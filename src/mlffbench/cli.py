@@ -1,0 +1,152 @@
+"""Command line: thin wrappers that parse arguments, call the library and print."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mlffbench.errors import MlffbenchError
+
+
+def _cmd_run(args) -> int:
+    from mlffbench.config import load_config
+    from mlffbench.engine.runner import MainJob, data_table, protocol_notes, results_table, summary_counts
+
+    config = load_config(args.config)
+    run_dir = Path(args.run_dir or Path("runs") / config.name)
+    print(f"mlffbench run '{config.name}' -> {run_dir}", flush=True)
+    jobs = MainJob(config, run_dir).run(progress=not args.no_progress)
+    print("\nReference data (TM23 protocol):")
+    print(data_table(jobs))
+    print("\nScores on the TM23 full split (test = last frames of each trajectory):")
+    print(results_table(jobs))
+    notes = protocol_notes(config)
+    if notes:
+        print("\nDeviations from the TM23 protocol:")
+        print("\n".join(f"- {n}" for n in notes))
+    counts = summary_counts(jobs)
+    print(f"\njobs: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}; store: {run_dir / 'run.sqlite'}")
+    return 1 if counts.get("failed") else 0
+
+
+def _cmd_generate(args) -> int:
+    from mlffbench.config import load_config
+    from mlffbench.data.sample import generate
+
+    config = load_config(args.config)
+    data = config.data
+    if args.elements:
+        data.elements = args.elements.split(",")
+    if args.frames:
+        data.frames_per_temperature = args.frames
+    data.check("data")
+
+    def report(element, label, seconds):
+        print(f"  {element:<3} {label:<5} {seconds:6.1f} s", flush=True)
+
+    summary = generate(data, args.out, seed=config.seed, progress=report)
+    for element, item in summary.items():
+        cell = item["cell"]
+        temps = ", ".join(
+            f"{k} {v['kinetic_temperature_mean']:.0f}±{v['kinetic_temperature_std']:.0f} K (target {v['target_temperature']:.0f})"
+            for k, v in item["trajectories"].items()
+        )
+        print(f"{element}: {cell['natoms']} atoms, {temps}")
+    print(f"wrote {args.out}/<El>/<El>_<label>.extxyz and summary.json")
+    return 0
+
+
+def _cmd_status(args) -> int:
+    from mlffbench.engine.store import open_existing
+
+    store = open_existing(args.run)
+    counts = store.counts()
+    print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+    for job in store.jobs():
+        if args.all or job.status != "done":
+            extra = f"  ({job.error})" if job.error else ""
+            print(f"  {job.status:<8} {job.name}{extra}")
+    return 0
+
+
+def _cmd_elements(args) -> int:
+    from mlffbench import elements
+
+    print(elements.format_table(args.symbols or None))
+    return 0
+
+
+def _cmd_potentials(args) -> int:
+    from mlffbench import elements
+    from mlffbench.data.labelers import potentials as pots
+
+    print(f"{'metal':<5} {'potential':<20} {'pair style':<12} {'file':<24} citation")
+    for el in elements.TM23:
+        if el in pots.DEFAULT_POTENTIAL:
+            p = pots.POTENTIALS[pots.DEFAULT_POTENTIAL[el]]
+            print(f"{el:<5} {p.id:<20} {p.pair_style:<12} {p.file or p.library:<24} {p.citation}")
+    print("\nnot covered: " + "; ".join(f"{el} ({why})" for el, why in pots.UNCOVERED_TM23.items()))
+    return 0
+
+
+def _cmd_check(args) -> int:
+    from mlffbench.data.io import read_frames
+
+    require = tuple(x for x in args.require.split(",") if x)
+    frames = read_frames(args.file, require=require)
+    natoms = sum(len(f) for f in frames)
+    print(f"{args.file}: {len(frames)} frames, {natoms} atoms, labels ok ({', '.join(require) or 'structure only'})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlffbench", description="Benchmark and crash-test machine-learned force fields.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run a benchmark config (default: the built-in 'quick')",
+                       description="Generate TM23-style reference data and score the configured models. "
+                                   "Re-running the same config resumes and skips finished jobs.")
+    p.add_argument("config", nargs="?", help="YAML config file or built-in name (quick, tm23); default quick")
+    p.add_argument("--run-dir", help="run directory (default runs/<config name>)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("generate", help="generate TM23-style reference data only",
+                       description="Run the TM23 data protocol and write extxyz files per trajectory.")
+    p.add_argument("config", nargs="?", help="YAML config file or built-in name; its 'data' section is used")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--elements", help="comma-separated element symbols (default: the config's)")
+    p.add_argument("--frames", type=int, help="frames per temperature (default: the config's)")
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("status", help="job counts and unfinished jobs of a run", description="Show done / running / failed / pending jobs.")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--all", action="store_true", help="list finished jobs too")
+    p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("elements", help="element facts (T_melt, structure, N_d, sources)", description="Print element facts with their sources.")
+    p.add_argument("symbols", nargs="*", help="symbols (default: all 43)")
+    p.set_defaults(func=_cmd_elements)
+
+    p = sub.add_parser("potentials", help="LAMMPS potential coverage of the TM23 metals", description="Which potential file labels each TM23 metal.")
+    p.set_defaults(func=_cmd_potentials)
+
+    p = sub.add_parser("check", help="load and validate a data file", description="Read a data file (extxyz, ASE db, mlearn JSON, OUTCAR, vasprun.xml) and validate it.")
+    p.add_argument("file")
+    p.add_argument("--require", default="energy,forces", help="labels that must be present (comma-separated; default energy,forces)")
+    p.set_defaults(func=_cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except MlffbenchError as exc:
+        print(f"mlffbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mlffbench: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130

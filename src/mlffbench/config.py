@@ -1,0 +1,207 @@
+"""Typed, strictly validated configuration.
+
+A config is YAML validated into dataclasses: an unknown or mistyped key, a wrong type or an impossible value
+is a ``ConfigError`` whose one-line message names the file and the dotted key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlffbench.errors import ConfigError
+
+TM23_FRACTIONS = {"cold": 0.25, "warm": 0.75, "melt": 1.25}
+
+
+@dataclass
+class DataConfig:
+    """TM23 data protocol (Methods IV.A); defaults are the paper's except the number of frames."""
+
+    elements: list[str] | str = "covered"  # list of symbols, or "covered" = every TM23 metal the labeler covers
+    labeler: str | dict = "lammps"
+    relabel: str | dict | None = None  # optional second labeler applied to every frame
+    min_length: float = 7.0  # Å, every supercell lattice vector at least this long
+    temperatures: dict[str, float] = field(default_factory=lambda: dict(TM23_FRACTIONS))  # label -> x T_melt
+    frames_per_temperature: int = 100  # paper: 1000
+    equilibration_fs: float = 5000.0
+    interval_fs: float = 50.0
+    timestep_fs: float = 5.0
+    thermostat_steps: float = 40.0
+
+    def check(self, where: str) -> None:
+        _positive(where, "min_length", self.min_length)
+        _positive(where, "frames_per_temperature", self.frames_per_temperature)
+        _positive(where, "interval_fs", self.interval_fs)
+        _positive(where, "timestep_fs", self.timestep_fs)
+        _positive(where, "thermostat_steps", self.thermostat_steps)
+        if self.equilibration_fs < 0:
+            raise ConfigError(f"{where}.equilibration_fs: must be >= 0, got {self.equilibration_fs}")
+        steps = self.interval_fs / self.timestep_fs
+        if abs(steps - round(steps)) > 1e-9:
+            raise ConfigError(f"{where}.interval_fs: {self.interval_fs} is not a multiple of timestep_fs {self.timestep_fs}")
+        if not self.temperatures:
+            raise ConfigError(f"{where}.temperatures: needs at least one label: fraction of T_melt")
+        for name, fraction in self.temperatures.items():
+            _positive(where, f"temperatures.{name}", fraction)
+        if isinstance(self.elements, str) and self.elements != "covered":
+            raise ConfigError(f"{where}.elements: a list of symbols or 'covered', got '{self.elements}'")
+
+
+@dataclass
+class SplitConfig:
+    test_last: int | float = 0.1  # per trajectory: last N frames (int) or fraction (float) are the test set
+
+    def check(self, where: str) -> None:
+        if isinstance(self.test_last, float) and not 0 < self.test_last < 1:
+            raise ConfigError(f"{where}.test_last: a fraction must lie in (0, 1), got {self.test_last}")
+        if isinstance(self.test_last, int) and self.test_last < 1:
+            raise ConfigError(f"{where}.test_last: a frame count must be >= 1, got {self.test_last}")
+
+
+@dataclass
+class ModelConfig:
+    name: str
+    label: str | None = None  # display name; defaults to name
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, where: str) -> None:
+        from mlffbench.models.registry import model_names
+
+        if self.name not in model_names():
+            raise ConfigError(f"{where}.name: unknown model '{self.name}' (known: {', '.join(model_names())})")
+
+
+@dataclass
+class RunConfig:
+    name: str = "quick"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    models: list[ModelConfig] = field(
+        default_factory=lambda: [ModelConfig("labeler"), ModelConfig("mean_energy")]
+    )
+
+    def check(self, where: str) -> None:
+        self.data.check(f"{where}data")
+        self.split.check(f"{where}split")
+        labels = [m.label or m.name for m in self.models]
+        for i, model in enumerate(self.models):
+            model.check(f"{where}models[{i}]")
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"{where}models: model labels must be unique, got {labels}")
+
+
+def _positive(where: str, key: str, value) -> None:
+    if not value > 0:
+        raise ConfigError(f"{where}.{key}: must be > 0, got {value}")
+
+
+def _convert(tp, value, key: str):
+    """Convert ``value`` to the annotated type ``tp`` or raise ConfigError naming ``key``."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _convert(option, value, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
+        raise ConfigError(f"{key}: expected {names}, got {type(value).__name__} {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        return from_dict(tp, value, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__} {value!r}")
+        _, vt = typing.get_args(tp)
+        return {str(k): _convert(vt, v, f"{key}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {type(value).__name__} {value!r}")
+        return value
+    if tp in (str, bool, dict):
+        if not isinstance(value, tp):
+            raise ConfigError(f"{key}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - programming error
+
+
+def from_dict(cls, data: dict, where: str = ""):
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys and wrong types."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    prefix = f"{where}." if where else ""
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{prefix}{key}: unknown key (allowed: {', '.join(sorted(known))})")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _convert(hints[f.name], data[f.name], f"{prefix}{f.name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{prefix}{f.name}: required key is missing")
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path | None) -> RunConfig:
+    """Read and validate a run config (``None`` = the built-in ``quick`` default)."""
+    if path is None:
+        return default_config()
+    path = Path(path)
+    if not path.is_file():
+        builtin = Path(__file__).parent / "configs" / f"{path.name}.yaml"
+        if builtin.is_file():
+            path = builtin
+        else:
+            raise ConfigError(f"{path}: no such config file (built-in configs: {', '.join(builtin_configs())})")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    try:
+        config = from_dict(RunConfig, data)
+        config.check("")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return config
+
+
+def builtin_configs() -> list[str]:
+    return sorted(p.stem for p in (Path(__file__).parent / "configs").glob("*.yaml"))
+
+
+def default_config() -> RunConfig:
+    return load_config(Path(__file__).parent / "configs" / "quick.yaml")
+
+
+def to_dict(config) -> dict:
+    return dataclasses.asdict(config)

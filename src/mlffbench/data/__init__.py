@@ -1,0 +1,1 @@
+"""Reference data: structures, labelers, the sampling protocol, readers/writers and splits."""

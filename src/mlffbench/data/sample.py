@@ -1,0 +1,160 @@
+"""The TM23 data protocol (Methods IV.A) for any labeler.
+
+ground-state cell relaxed with the labeler -> smallest supercell with every lattice vector >= 7 Å -> one atom
+removed at random (seeded) -> NVT at fractions of the experimental T_melt -> equilibration discarded ->
+a frame every 50 fs -> N frames per temperature -> optional relabel with a second labeler -> extxyz.
+
+Each trajectory is one unit of work written atomically to ``<out>/<El>/<El>_<label>.extxyz``; an existing
+file is reused, so an interrupted generation resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from mlffbench import elements as elements_db
+from mlffbench import frames as fr
+from mlffbench.config import DataConfig
+from mlffbench.data import build
+from mlffbench.data.io import read_frames, write_frames
+from mlffbench.data.labelers import Labeler, NVTSpec, make_labeler
+from mlffbench.errors import MlffbenchError
+
+
+def covered_elements(labeler: Labeler) -> list[str]:
+    """TM23 metals this labeler can label and whose ground-state prototype we can build."""
+    return [
+        el for el in elements_db.TM23
+        if labeler.supports([el]) and elements_db.get(el).lattice in build.BUILDABLE
+    ]
+
+
+def resolve_elements(cfg: DataConfig, labeler: Labeler) -> list[str]:
+    if cfg.elements == "covered":
+        return covered_elements(labeler)
+    for el in cfg.elements:
+        elements_db.get(el)  # unknown symbol -> one-line DataError
+        if not labeler.supports([el]):
+            raise MlffbenchError(f"data.elements: labeler '{labeler.name}' cannot label {el}")
+    return list(cfg.elements)
+
+
+def element_seed(seed: int, *parts: str) -> int:
+    """A stable per-task seed derived from the config seed (independent of task order)."""
+    digest = hashlib.sha256(":".join([str(seed), *parts]).encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+@dataclass
+class CellInfo:
+    element: str
+    lattice: str
+    a: float
+    c: float | None
+    energy_per_atom: float
+    residual_stress: float
+    repeats: tuple
+    natoms: int
+    removed_atom: int
+    labeler: str
+
+
+def prepare_cell(element: str, cfg: DataConfig, labeler: Labeler, seed: int) -> tuple[Atoms, CellInfo]:
+    """Relaxed ground state -> TM23 supercell with one vacancy (seeded)."""
+    ground = build.relax_ground_state(element, labeler.calculator([element]))
+    rng = np.random.default_rng(element_seed(seed, element, "vacancy"))
+    cell, removed, repeats = build.tm23_cell(ground.atoms, cfg.min_length, rng)
+    info = CellInfo(element, ground.lattice, ground.a, ground.c, ground.energy_per_atom, ground.residual_stress,
+                    tuple(repeats), len(cell), removed, labeler.provenance([element]))
+    return cell, info
+
+
+def trajectory_path(out: Path, element: str, label: str) -> Path:
+    return Path(out) / element / f"{element}_{label}.extxyz"
+
+
+def sample_trajectory(
+    element: str, label: str, cell: Atoms, cfg: DataConfig, labeler: Labeler,
+    relabeler: Labeler | None, seed: int,
+) -> list[Atoms]:
+    """One NVT trajectory at ``cfg.temperatures[label]`` x T_melt, with TM23 metadata on every frame."""
+    t_melt = elements_db.get(element).t_melt
+    target = cfg.temperatures[label] * t_melt
+    spec = NVTSpec(
+        temperature=target, n_frames=cfg.frames_per_temperature, timestep_fs=cfg.timestep_fs,
+        interval_fs=cfg.interval_fs, equilibration_fs=cfg.equilibration_fs,
+        thermostat_steps=cfg.thermostat_steps, seed=element_seed(seed, element, label, "md"),
+    )
+    frames = labeler.run_nvt(cell, spec)
+    if relabeler is not None:
+        md_provenance = frames[0].info[fr.LABELER]
+        frames = relabeler.label(frames)
+        for frame in frames:
+            frame.info["md_labeler"] = md_provenance
+    for frame in frames:
+        frame.info.update({
+            fr.ELEMENTS: element,
+            fr.TEMPERATURE_LABEL: label,
+            fr.TARGET_TEMPERATURE: float(target),
+            fr.TRAJECTORY: f"{element}_{label}",
+            "t_melt": float(t_melt),
+            "temperature_fraction": float(cfg.temperatures[label]),
+        })
+    return frames
+
+
+def generate(cfg: DataConfig, out: str | Path, seed: int = 0, progress=None) -> dict:
+    """Run the protocol for every element; returns a summary {element: {...}} also written to summary.json.
+
+    ``progress(element, label, seconds)`` is called after each trajectory (for progress bars).
+    """
+    out = Path(out)
+    labeler = make_labeler(cfg.labeler)
+    relabeler = make_labeler(cfg.relabel) if cfg.relabel else None
+    summary = {}
+    for element in resolve_elements(cfg, labeler):
+        summary[element] = generate_element(element, cfg, out, labeler, relabeler, seed, progress)
+    _write_json(out / "summary.json", summary)
+    return summary
+
+
+def generate_element(element, cfg, out, labeler, relabeler, seed, progress=None) -> dict:
+    """All trajectories of one element (resuming finished ones); returns its summary."""
+    meta_path = Path(out) / element / "cell.json"
+    cell, info = prepare_cell(element, cfg, labeler, seed)
+    _write_json(meta_path, asdict(info))
+    trajectories = {}
+    for label in cfg.temperatures:
+        path = trajectory_path(out, element, label)
+        start = time.perf_counter()
+        if path.exists():
+            frames = read_frames(path)
+        else:
+            frames = sample_trajectory(element, label, cell, cfg, labeler, relabeler, seed)
+            write_frames(path, frames)
+        seconds = time.perf_counter() - start
+        kinetic = np.array([f.info[fr.KINETIC_TEMPERATURE] for f in frames])
+        trajectories[label] = {
+            "file": str(path), "frames": len(frames),
+            "target_temperature": frames[0].info[fr.TARGET_TEMPERATURE],
+            "kinetic_temperature_mean": float(kinetic.mean()),
+            "kinetic_temperature_std": float(kinetic.std()),
+        }
+        if progress:
+            progress(element, label, seconds)
+    return {"cell": asdict(info), "trajectories": trajectories}
+
+
+def _write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)

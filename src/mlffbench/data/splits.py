@@ -1,0 +1,236 @@
+"""Train/validation/test splits as index arrays into a list of frames (cheap to store, easy to compare).
+
+Every function is deterministic: the same frames (same order, same info) and the same seed give identical
+indices. Protocols: TM23 full split (per trajectory the last frames are test), TM23 transferability (train on
+one temperature label, test on another), MS25 learning curves (nested random subsets, several sets) and plain
+random splits with an optional validation subset carved out of train (NequIP in TM23 used 10 %).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from ase import Atoms
+
+from ..frames import ELEMENTS, FRAME_INDEX, TEMPERATURE_LABEL, TRAJECTORY, element_key
+
+LEARNING_CURVE_SIZES = (50, 100, 200, 400, 600, 800, 1000)
+
+
+def _idx(values) -> np.ndarray:
+    return np.asarray(values, dtype=int).reshape(-1)
+
+
+@dataclass
+class Split:
+    """Indices (into the frame list the split was made from) of the train, test and optional validation sets."""
+
+    train: np.ndarray
+    test: np.ndarray
+    valid: np.ndarray | None = None
+    name: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.train, self.test = _idx(self.train), _idx(self.test)
+        self.valid = None if self.valid is None else _idx(self.valid)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (lists of ints)."""
+        return {
+            "name": self.name,
+            "train": self.train.tolist(),
+            "test": self.test.tolist(),
+            "valid": None if self.valid is None else self.valid.tolist(),
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Split":
+        return cls(d["train"], d["test"], d.get("valid"), d.get("name", ""), dict(d.get("meta") or {}))
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Split):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=int)
+
+
+def _trajectory_key(frame: Atoms) -> str:
+    if TRAJECTORY in frame.info:
+        return str(frame.info[TRAJECTORY])
+    elements = frame.info.get(ELEMENTS) or element_key(frame.get_chemical_symbols())
+    label = frame.info.get(TEMPERATURE_LABEL)
+    return str(elements) if label is None else f"{elements}_{label}"
+
+
+def trajectories(frames: Sequence[Atoms]) -> dict[str, np.ndarray]:
+    """Frame indices grouped by ``info["trajectory"]`` (fallback: "<elements>_<temperature_label>").
+
+    Groups are in order of first appearance; within a group indices are ordered by ``info["frame_index"]`` when
+    every frame of the group has it, otherwise in file order. Duplicate frame indices raise ValueError.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, frame in enumerate(frames):
+        groups.setdefault(_trajectory_key(frame), []).append(i)
+    out = {}
+    for key, idx in groups.items():
+        positions = [frames[i].info.get(FRAME_INDEX) for i in idx]
+        if all(p is not None for p in positions):
+            if len(set(positions)) != len(positions):
+                raise ValueError(
+                    f"trajectory {key!r} has duplicate frame_index values; set info['{TRAJECTORY}'] to separate "
+                    "the trajectories"
+                )
+            idx = [i for _, i in sorted(zip(positions, idx))]
+        out[key] = _idx(idx)
+    return out
+
+
+def _n_test(test_last: int | float, n: int, key: str) -> int:
+    if isinstance(test_last, bool) or not isinstance(test_last, (int, float, np.integer, np.floating)):
+        raise ValueError(f"test_last must be an int count or a float fraction in (0, 1), got {test_last!r}")
+    if isinstance(test_last, (float, np.floating)):
+        if not 0.0 < test_last < 1.0:
+            raise ValueError(f"test_last as a fraction must be in (0, 1), got {test_last}")
+        k = max(1, int(round(test_last * n)))
+    else:
+        k = int(test_last)
+        if k < 1:
+            raise ValueError(f"test_last must be at least 1, got {k}")
+    if k >= n:
+        raise ValueError(
+            f"trajectory {key!r} is too short: {n} frames, cannot hold out the last {k} for test and keep any for train"
+        )
+    return k
+
+
+def tm23_full(frames: Sequence[Atoms], test_last: int | float = 100, *, name: str = "tm23_full") -> Split:
+    """TM23 full split: per trajectory the last ``test_last`` frames are test, the earlier ones train.
+
+    ``test_last`` is a count (int; paper: 100 of 1000, giving 2700/300 for three trajectories) or a fraction in
+    (0, 1) of each trajectory (rounded, at least 1). ValueError if a trajectory has no frame left for train.
+    """
+    train, test, counts = [], [], {}
+    for key, idx in trajectories(frames).items():
+        k = _n_test(test_last, len(idx), key)
+        train.append(idx[:-k])
+        test.append(idx[-k:])
+        counts[key] = [len(idx) - k, k]
+    return Split(_cat(train), _cat(test), None, name, {"test_last": test_last, "trajectories": counts})
+
+
+def transfer(frames: Sequence[Atoms], train_label: str = "cold", test_label: str = "warm") -> Split:
+    """TM23 transferability: train on every frame with ``info["temperature_label"] == train_label``, test on every
+    frame with ``test_label`` (file order). ValueError when either set is empty."""
+    labels = [frame.info.get(TEMPERATURE_LABEL) for frame in frames]
+    train = _idx([i for i, v in enumerate(labels) if v == train_label])
+    test = _idx([i for i, v in enumerate(labels) if v == test_label])
+    for which, label, idx in (("train", train_label, train), ("test", test_label, test)):
+        if idx.size == 0:
+            found = sorted({str(v) for v in labels})
+            raise ValueError(f"no frames with {TEMPERATURE_LABEL}={label!r} for {which}; found {found}")
+    return Split(train, test, None, f"transfer_{train_label}_to_{test_label}",
+                 {"train_label": train_label, "test_label": test_label})
+
+
+class LearningCurve(list):
+    """List of ``(size, set_id, indices)`` tuples with a ``meta`` dict (pool size, sizes kept/dropped, warnings)."""
+
+    def __init__(self, items=(), meta: dict | None = None):
+        super().__init__(items)
+        self.meta = meta or {}
+
+
+def learning_curve(
+    train_indices,
+    sizes: Sequence[int] = LEARNING_CURVE_SIZES,
+    n_sets: int = 3,
+    seed: int = 0,
+    *,
+    clip: bool = False,
+) -> LearningCurve:
+    """MS25 learning-curve subsets of a training pool: ``[(size, set_id, indices), ...]``.
+
+    Each set ``set_id`` in ``range(n_sets)`` is a random permutation of the pool seeded by ``(seed, set_id)``;
+    its subsets are prefixes of that permutation, so they are nested (additive: the 100 contain the 50).
+    A size larger than the pool raises ValueError, or with ``clip=True`` is dropped and noted in ``meta``.
+    """
+    pool = _idx(train_indices)
+    if np.unique(pool).size != pool.size:
+        raise ValueError("train_indices contain duplicates")
+    if n_sets < 1:
+        raise ValueError(f"n_sets must be at least 1, got {n_sets}")
+    sizes = [int(s) for s in sizes]
+    if any(s < 1 for s in sizes):
+        raise ValueError(f"sizes must be positive, got {sizes}")
+    too_big = [s for s in sizes if s > pool.size]
+    meta = {"pool": int(pool.size), "n_sets": n_sets, "seed": seed, "dropped": too_big}
+    if too_big:
+        msg = f"learning-curve size(s) {too_big} exceed the training pool of {pool.size} frames"
+        if not clip:
+            raise ValueError(msg)
+        meta["warning"] = msg + "; dropped"
+        warnings.warn(meta["warning"], stacklevel=2)
+    kept = [s for s in sizes if s <= pool.size]
+    meta["sizes"] = kept
+    items = []
+    for set_id in range(n_sets):
+        order = np.random.default_rng([seed, set_id]).permutation(pool)
+        items.extend((s, set_id, order[:s].copy()) for s in kept)
+    return LearningCurve(items, meta)
+
+
+def learning_curve_splits(split: Split, sizes=LEARNING_CURVE_SIZES, n_sets: int = 3, seed: int = 0, *,
+                          clip: bool = False) -> list[Split]:
+    """:func:`learning_curve` on ``split.train``, as Splits sharing ``split``'s test and validation sets."""
+    curve = learning_curve(split.train, sizes, n_sets, seed, clip=clip)
+    extra = {"warning": curve.meta["warning"]} if "warning" in curve.meta else {}
+    out = []
+    for size, set_id, idx in curve:
+        meta = {**split.meta, "parent": split.name, "size": size, "set_id": set_id, "seed": seed, **extra}
+        out.append(Split(idx, split.test, split.valid, f"{split.name}_n{size}_set{set_id}", meta))
+    return out
+
+
+def _count(fraction: float, n: int, what: str) -> int:
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"{what} must be in [0, 1), got {fraction}")
+    return int(round(fraction * n))
+
+
+def random_split(n, test_fraction: float = 0.1, valid_fraction: float = 0.1, seed: int = 0) -> Split:
+    """Random train/valid/test split of ``n`` frames (``n`` an int or a sized sequence); valid is None when
+    ``valid_fraction`` is 0. Counts are rounded; ValueError when nothing is left for train."""
+    n = n if isinstance(n, (int, np.integer)) else len(n)
+    n_test = _count(test_fraction, n, "test_fraction")
+    n_valid = _count(valid_fraction, n, "valid_fraction")
+    if n - n_test - n_valid < 1:
+        raise ValueError(f"no frames left for train: n={n}, test={n_test}, valid={n_valid}")
+    order = np.random.default_rng(seed).permutation(n)
+    test, valid, train = order[:n_test], order[n_test:n_test + n_valid], order[n_test + n_valid:]
+    meta = {"test_fraction": test_fraction, "valid_fraction": valid_fraction, "seed": seed}
+    return Split(np.sort(train), np.sort(test), np.sort(valid) if valid_fraction > 0 else None, "random", meta)
+
+
+def with_validation(split: Split, fraction: float = 0.1, seed: int = 0) -> Split:
+    """Copy of ``split`` whose validation set is a random ``fraction`` of its train set (rounded, at least 1),
+    removed from train (train keeps its order). ValueError if ``split`` already has a validation set."""
+    if split.valid is not None:
+        raise ValueError(f"split {split.name!r} already has a validation set")
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    n = split.train.size
+    k = max(1, int(round(fraction * n)))
+    if k >= n:
+        raise ValueError(f"train set of {n} frames is too small for a validation set of {k}")
+    mask = np.zeros(n, dtype=bool)
+    mask[np.random.default_rng(seed).choice(n, size=k, replace=False)] = True
+    meta = {**split.meta, "valid_fraction": fraction, "valid_seed": seed}
+    return Split(split.train[~mask], split.test, split.train[mask], split.name, meta)

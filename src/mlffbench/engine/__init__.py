@@ -1,0 +1,1 @@
+"""Run machinery: the SQLite run store, job keys, provenance and the executor of the main job."""

@@ -1,0 +1,85 @@
+"""The model contract.
+
+``Model.fit(train, valid, params, workdir) -> Potential``; a ``Potential`` is an ASE calculator with a batched
+``predict(frames)`` and ``save``/``load``. Nothing in the benchmark cares which architecture it talks to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+
+from mlffbench import frames as fr
+
+
+class Potential(Calculator, ABC):
+    """A fitted model as an ASE calculator (energy eV, forces eV/Å, stress eV/Å³ Voigt, ASE sign)."""
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+    #: registry name of the model family that produced this potential (used by ``load_potential``)
+    family: str = ""
+
+    @abstractmethod
+    def evaluate(self, atoms: Atoms) -> tuple[float, np.ndarray, np.ndarray]:
+        """Energy, forces (N, 3) and stress (6,) of one structure."""
+
+    @abstractmethod
+    def state(self) -> dict[str, Any]:
+        """JSON-able state from which ``from_state`` rebuilds an identical potential."""
+
+    @classmethod
+    @abstractmethod
+    def from_state(cls, state: dict[str, Any]) -> "Potential":
+        """Inverse of ``state``."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        energy, forces, stress = self.evaluate(self.atoms)
+        self.results = {"energy": energy, "free_energy": energy, "forces": forces, "stress": stress}
+
+    def predict(self, frames: Sequence[Atoms]) -> list[Atoms]:
+        """Predicted labels for each frame, as labelled copies (metadata kept). Families override to batch."""
+        out = []
+        for frame in frames:
+            energy, forces, stress = self.evaluate(frame)
+            out.append(fr.labelled(frame, energy, forces, stress, **frame.info))
+        return out
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the potential to one file (atomically: a crash never leaves a half-written model)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps({"family": self.family, "state": self.state()}, indent=1))
+        os.replace(tmp, path)
+
+
+def load_potential(path: str | os.PathLike) -> Potential:
+    """Load a potential saved by ``Potential.save`` (any registered family)."""
+    from mlffbench.models.registry import get_model_class
+
+    blob = json.loads(Path(path).read_text())
+    return get_model_class(blob["family"]).potential_class.from_state(blob["state"])
+
+
+class Model(ABC):
+    """A model family: trains a ``Potential`` from labelled frames."""
+
+    name: str = ""
+    potential_class: type[Potential] = Potential
+
+    @abstractmethod
+    def fit(
+        self,
+        train: Sequence[Atoms],
+        valid: Sequence[Atoms] | None,
+        params: dict[str, Any],
+        workdir: str | os.PathLike,
+    ) -> Potential:
+        """Train on ``train`` (``valid`` for early stopping where the family uses it) and return the Potential."""
