@@ -108,6 +108,17 @@ def test_score_skips_missing_stress_rows():
     assert s["stress"].n == 3 * 6 and s["stress"].mae == pytest.approx(0.002)
 
 
+def test_score_masks_nan_stress_components_only():
+    # mlearn Li: shear labels untrusted (NaN) but the normal components still count
+    ref = _ref_frames()
+    pred = _shifted(ref, ds=0.002)
+    for frame in ref:
+        frame.calc.results["stress"] = frame.calc.results["stress"].copy()
+        frame.calc.results["stress"][3:] = np.nan
+    s = metrics.score(pred, ref)
+    assert s["stress"].n == 3 * len(ref) and s["stress"].mae == pytest.approx(0.002)
+
+
 def test_score_checks_counts():
     ref = _ref_frames(3)
     with pytest.raises(ValueError, match="frames"):

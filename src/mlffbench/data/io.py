@@ -1,7 +1,8 @@
 """Read and write labelled frames (see ``mlffbench.frames``) from the file formats the benchmark meets.
 
 Formats: extended XYZ (``.xyz``/``.extxyz``, also the TM23 release files), ASE databases (``.db``), mlearn
-JSON (``.json``, Zuo et al. 2020) and VASP ``OUTCAR`` / ``vasprun.xml``. Every frame read gets
+JSON (``.json``, Zuo et al. 2020) and VASP ``OUTCAR`` / ``vasprun.xml`` (all ionic steps; a cut OUTCAR gives
+only ASE's complete steps, a vasprun.xml without its closing tag is refused). Every frame read gets
 ``info['source']`` and ``info['elements']`` when it lacks them; every failure is a one-line ``DataError``
 naming the file. Writing is extended XYZ only, atomically (temporary file + ``os.replace``).
 """
@@ -28,15 +29,17 @@ from mlffbench.units import KBAR
 #: Order of the three shear numbers after [xx, yy, zz] in mlearn ``virial_stress``, per element.
 #: Determined from the Elastic group: a cell with a single off-diagonal element (pure shear in one plane)
 #: has exactly one nonzero shear number, at the position given here (see /work/shared/data/README.md).
-#: Li: the positions look like Si/Ge but the shear signs/magnitudes are not consistent with linear
-#: elasticity, so only xy is kept and yz, xz become NaN (with ``info['stress_note']``).
+#: Li (2-atom Elastic cells): the nonzero number sits where Si/Ge put it, but in all three planes the value
+#: flips sign between 1 % and 2 % shear (raw +0.94 then -0.40 kbar times the strain's sign), which no
+#: elastic response does, so no Li shear number is trusted: all three become NaN (metrics skip them) and the
+#: frame gets ``info['stress_note']``.
 MLEARN_SHEAR_ORDER: dict[str, tuple[str | None, str | None, str | None]] = {
     "Si": ("xy", "yz", "zx"),
     "Ge": ("xy", "yz", "zx"),
     "Cu": ("xy", "zx", "yz"),
     "Ni": ("xy", "zx", "yz"),
     "Mo": ("xy", "zx", "yz"),
-    "Li": ("xy", None, None),
+    "Li": (None, None, None),
 }
 _VOIGT = {"xx": 0, "yy": 1, "zz": 2, "yz": 3, "zy": 3, "xz": 4, "zx": 4, "xy": 5, "yx": 5}
 
@@ -65,7 +68,11 @@ def check_file(path, require: Sequence[str] = ("energy", "forces"), fmt: str | N
 
 
 def write_frames(path, frames: Sequence[Atoms]) -> None:
-    """Write ``frames`` as extended XYZ, atomically: nothing is left half-written if anything fails."""
+    """Write ``frames`` as extended XYZ, atomically: nothing is left half-written if anything fails.
+
+    Energy, stress, cell and info are written at full precision; per-atom columns (positions, forces)
+    with ASE's 8 decimals. String info values that extxyz would read back as a bool/number are refused.
+    """
     path = Path(path)
     if path.suffix not in (".xyz", ".extxyz"):
         raise DataError(f"{path}: write_frames writes extended XYZ only; use a .xyz or .extxyz name")
@@ -79,6 +86,7 @@ def write_frames(path, frames: Sequence[Atoms]) -> None:
         import ase.io
 
         ase.io.write(tmp, list(frames), format="extxyz")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give it a normal file's mode
         os.replace(tmp, path)
     except Exception as exc:
         raise DataError(f"{path}: cannot write: {_one_line(exc)}") from exc
@@ -111,7 +119,9 @@ def detect_format(path) -> str:
         return "vasp-out"
     if suffix == ".xml" and "vasprun" in name:
         return "vasp-xml"
-    raise DataError(f"{path}: cannot tell the file format from the name; pass fmt= (extxyz, db, mlearn, vasp-out, vasp-xml)")
+    raise DataError(
+        f"{path}: cannot tell the file format from the name; pass fmt= (extxyz, db, mlearn, vasp-out, vasp-xml)"
+    )
 
 
 # --- readers ---------------------------------------------------------------------------------------------
@@ -122,6 +132,8 @@ def _read(path, fmt: str | None, index) -> list[Atoms]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: empty file")
     fmt = detect_format(path) if fmt is None else _FORMAT_ALIASES.get(fmt.lower())
     if fmt is None:
         raise DataError(f"{path}: unknown format; use one of {sorted(set(_FORMAT_ALIASES.values()))}")
@@ -140,6 +152,15 @@ def _read_ase(path: Path, index, fmt: str) -> list[Atoms]:
 
     result = ase.io.read(path, index=index, format=fmt)
     return [result] if isinstance(result, Atoms) else list(result)
+
+
+def _read_vasprun(path: Path, index) -> list[Atoms]:
+    """vasprun.xml; refused without its closing tag, where ASE would quietly return the steps before the cut."""
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - 4096))
+        if b"</modeling>" not in fh.read():
+            raise DataError(f"{path}: truncated vasprun.xml (no closing </modeling>: run unfinished or file cut)")
+    return _read_ase(path, index, "vasp-xml")
 
 
 def _read_db(path: Path, index) -> list[Atoms]:
@@ -186,6 +207,8 @@ def _mlearn_frame(entry, path: Path, i: int) -> Atoms:
     if "num_atoms" in entry and entry["num_atoms"] != n:
         raise DataError(f"{where}: 'num_atoms' is {entry['num_atoms']} but 'structure.sites' has {n} sites")
     energy = _get(entry, "outputs.energy", where)
+    if isinstance(energy, bool) or not isinstance(energy, (int, float)):
+        raise DataError(f"{where}: 'outputs.energy' is not a number: {energy!r}")
     forces = _array(entry, "outputs.forces", where, (n, 3))
     info = {fr.SOURCE: str(path)}
     info.update({key: str(entry[key]) for key in (fr.GROUP, "description") if key in entry})
@@ -194,10 +217,6 @@ def _mlearn_frame(entry, path: Path, i: int) -> Atoms:
         stress, note = _mlearn_stress(_array(entry, "outputs.virial_stress", where, (6,)), atoms)
         if note:
             info[STRESS_NOTE] = note
-    try:
-        energy = float(energy)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{where}: 'outputs.energy' is not a number: {energy!r}") from exc
     return fr.labelled(atoms, energy, forces, stress, **info)
 
 
@@ -210,15 +229,15 @@ def _mlearn_stress(virial_kbar: np.ndarray, atoms: Atoms) -> tuple[np.ndarray, s
     for value, component in zip(virial_kbar[3:], order):
         if component is not None:
             stress[_VOIGT[component]] = -value * KBAR
-    unknown = [c for c, o in zip(("xy", "yz", "xz"), order) if o is None]
-    note = f"mlearn shear order unknown for {element}: {','.join(unknown)} set to NaN" if unknown else ""
+    missing = 3 - sum(o is not None for o in order)
+    note = f"mlearn shear stress of {element} not trusted: {missing} shear components set to NaN" if missing else ""
     return stress, note
 
 
 _READERS = {
     "extxyz": lambda p, i: _read_ase(p, i, "extxyz"),
     "vasp-out": lambda p, i: _read_ase(p, i, "vasp-out"),
-    "vasp-xml": lambda p, i: _read_ase(p, i, "vasp-xml"),
+    "vasp-xml": _read_vasprun,
     "db": _read_db,
     "mlearn": _read_mlearn,
 }
@@ -277,6 +296,12 @@ def _check_info_writable(frame: Atoms, i: int, path: Path) -> None:
                 raise DataError(
                     f"{path}: frame {i}: info[{key!r}] = {value!r} would be read back as a non-string; rename it"
                 )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _one_line(exc: BaseException) -> str:

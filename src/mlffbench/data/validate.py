@@ -53,7 +53,8 @@ def _check_symbols(frame: Atoms, where: str, allowed: set[str] | None) -> None:
     numbers = frame.numbers
     bad = (numbers <= 0) | (numbers >= len(chemical_symbols))
     if bad.any():
-        raise DataError(f"{where}: unknown chemical element (atomic number {numbers[bad][0]}) at atom {np.flatnonzero(bad)[0]}")
+        k = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{where}: unknown chemical element (atomic number {numbers[k]}) at atom {k}")
     if allowed is not None:
         outside = sorted(set(frame.get_chemical_symbols()) - allowed)
         if outside:

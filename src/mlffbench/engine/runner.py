@@ -66,8 +66,16 @@ def protocol_notes(config: RunConfig) -> list[str]:
 class MainJob:
     def __init__(self, config: RunConfig, run_dir: str | Path):
         self.config = config
-        self.store = RunStore(run_dir)
-        self.data_dir = self.store.dir / "data"
+        self.run_dir = Path(run_dir)
+        self.data_dir = self.run_dir / "data"
+        self._store: RunStore | None = None
+
+    @property
+    def store(self) -> RunStore:
+        """The run's store, created on first use (after planning succeeded, so bad input writes nothing)."""
+        if self._store is None:
+            self._store = RunStore(self.run_dir)
+        return self._store
 
     # -- planning -----------------------------------------------------------------------------------
     def plan(self) -> list[PlannedJob]:
@@ -136,11 +144,11 @@ class MainJob:
     # -- execution ----------------------------------------------------------------------------------
     def run(self, progress: bool = True) -> list[Job]:
         cfg = self.config
+        planned = self.plan()  # validates elements/labelers before anything is written
         self.store.set_provenance({
             "config": to_dict(cfg), "environment": environment_provenance(),
             "protocol_notes": protocol_notes(cfg), "code_version": CODE_VERSION,
         })
-        planned = self.plan()
         for job in planned:
             self.store.add_job(job.key, job.kind, job.name, job.inputs)
         todo = [job for job in planned if self.store.get(job.key).status != "done"]
@@ -181,12 +189,11 @@ def _progress_bar(total: int, done: int, enabled: bool):
 
 
 def results_table(jobs: list[Job]) -> str:
-    """Per-metal text table of the score jobs (MAEs in meV/atom, meV/Å, GPa; percent = 100 MAE/MAV)."""
+    """Per-metal text table of the score jobs (MAEs in meV/Å, meV/atom, meV/Å³ as TM23 Tables S7-S13;
+    percent = 100 MAE/MAV, TM23 Eq. 2)."""
     header = ["metal", "model", "train", "test", "F MAE", "F %", "E MAE", "E %", "S MAE", "S %"]
-    units = ["", "", "frames", "frames", "meV/Å", "", "meV/atom", "", "GPa", ""]
+    units = ["", "", "frames", "frames", "meV/Å", "", "meV/atom", "", "meV/Å³", ""]
     rows = []
-    from mlffbench.units import GPA
-
     for job in jobs:
         if job.kind != "score":
             continue
@@ -199,7 +206,7 @@ def results_table(jobs: list[Job]) -> str:
             element, label, str(r["n_train"]), str(r["n_test"]),
             f"{1e3 * o['forces.mae']:.2f}", f"{o['forces.percent']:.2f}",
             f"{1e3 * o['energy_per_atom.mae']:.3f}", f"{o['energy_per_atom.percent']:.3f}",
-            f"{o['stress.mae'] / GPA:.4f}", f"{o['stress.percent']:.2f}",
+            f"{1e3 * o['stress.mae']:.3f}", f"{o['stress.percent']:.2f}",
         ])
     widths = [max(len(str(x)) for x in col) for col in zip(header, units, *[r + [""] * (len(header) - len(r)) for r in rows])]
     fmt = lambda row: "  ".join(str(x).rjust(w) if i > 1 else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths)))  # noqa: E731

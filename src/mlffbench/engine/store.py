@@ -12,6 +12,7 @@ import json
 import platform
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -74,19 +75,16 @@ class RunStore:
         self._conn.executescript(SCHEMA)
 
     # -- transactions -------------------------------------------------------------------------------
+    @contextmanager
     def _tx(self):
-        store = self
-
-        class _Tx:
-            def __enter__(self_inner):
-                store._conn.execute("BEGIN IMMEDIATE")
-                return store._conn
-
-            def __exit__(self_inner, exc_type, exc, tb):
-                store._conn.execute("ROLLBACK" if exc_type else "COMMIT")
-                return False
-
-        return _Tx()
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error)."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     def close(self) -> None:
         self._conn.close()

@@ -1,0 +1,261 @@
+"""The main job (mlffbench.engine.runner) end to end with real LAMMPS: results, reuse, failures, kill -9 resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ase.io
+import pytest
+import yaml
+
+from mlffbench.config import load_config
+from mlffbench.data.io import read_frames
+from mlffbench.engine.runner import MainJob, results_table
+from mlffbench.engine.store import RunStore
+
+TINY = {
+    "name": "tiny",
+    "seed": 0,
+    "data": {"elements": ["Cu"], "frames_per_temperature": 10, "equilibration_fs": 200},
+    "split": {"test_last": 0.2},
+}
+
+
+def write_config(path: Path, cfg: dict) -> Path:
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def run_main(cfg: dict, run_dir: Path, config_path: Path | None = None):
+    """Run the main job on ``cfg`` in ``run_dir``; returns (jobs, seconds). Closes the store."""
+    config_path = config_path or run_dir.parent / f"{run_dir.name}.yaml"
+    config = load_config(write_config(config_path, cfg))
+    main = MainJob(config, run_dir)
+    start = time.perf_counter()
+    jobs = main.run(progress=False)
+    seconds = time.perf_counter() - start
+    main.store.close()
+    return jobs, seconds
+
+
+def by_name(jobs):
+    return {job.name: job for job in jobs}
+
+
+@pytest.fixture(scope="module")
+def cu_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("cu") / "run"
+    jobs, seconds = run_main(TINY, run_dir)
+    return run_dir, jobs, seconds
+
+
+def test_all_jobs_done(cu_run):
+    run_dir, jobs, _ = cu_run
+    assert sorted(j.name for j in jobs) == ["data:Cu", "score:Cu:labeler", "score:Cu:mean_energy"]
+    assert all(j.status == "done" and j.attempts == 1 and j.error is None for j in jobs), jobs
+    for label in ("cold", "warm", "melt"):
+        frames = read_frames(run_dir / "data" / "Cu" / f"Cu_{label}.extxyz", require=("energy", "forces", "stress"))
+        assert len(frames) == 10
+    store = RunStore(run_dir)
+    assert store.counts() == {"done": 3, "running": 0, "failed": 0, "pending": 0}
+    prov = store.provenance()
+    assert prov["config"]["data"]["elements"] == ["Cu"] and prov["code_version"]
+    assert prov["protocol_notes"]
+    assert store.integrity_check() == "ok"
+    store.close()
+
+
+def test_labeler_model_has_zero_error(cu_run):
+    _, jobs, _ = cu_run
+    r = by_name(jobs)["score:Cu:labeler"].result
+    assert (r["n_train"], r["n_test"]) == (24, 6)  # last 20 % of each 10-frame trajectory
+    o = r["overall"]
+    assert o["forces.mae"] < 1e-9
+    assert o["energy_per_atom.mae"] < 1e-9
+    assert o["stress.mae"] < 1e-9
+    assert o["forces.percent"] < 1e-6
+
+
+def test_mean_energy_baseline(cu_run):
+    _, jobs, _ = cu_run
+    o = by_name(jobs)["score:Cu:mean_energy"].result["overall"]
+    assert o["forces.percent"] == pytest.approx(100.0, abs=1e-9)  # zero forces: error = label scale
+    assert o["stress.percent"] == pytest.approx(100.0, abs=1e-9)
+    assert o["forces.mae"] > 0.01
+    assert o["energy_per_atom.mae"] > 0
+
+
+def test_by_temperature(cu_run):
+    _, jobs, _ = cu_run
+    for name in ("score:Cu:labeler", "score:Cu:mean_energy"):
+        by_t = by_name(jobs)[name].result["by_temperature"]
+        assert set(by_t) == {"cold", "warm", "melt"}
+    mean = by_name(jobs)["score:Cu:mean_energy"].result["by_temperature"]
+    # hotter trajectories have larger forces, so the zero-force baseline errs more
+    assert mean["cold"]["forces.mae"] < mean["warm"]["forces.mae"] < mean["melt"]["forces.mae"]
+
+
+def test_rerun_does_no_new_work(cu_run):
+    run_dir, first, first_seconds = cu_run
+    data_files = sorted((run_dir / "data").rglob("*.extxyz"))
+    mtimes = [p.stat().st_mtime_ns for p in data_files]
+    jobs, seconds = run_main(TINY, run_dir, run_dir.parent / "again.yaml")
+    assert [j.key for j in jobs] == [j.key for j in first]
+    assert all(j.status == "done" and j.attempts == 1 for j in jobs)
+    assert [j.result for j in jobs] == [j.result for j in first]
+    assert [p.stat().st_mtime_ns for p in data_files] == mtimes
+    assert seconds < first_seconds / 3, (seconds, first_seconds)
+
+
+def test_changed_model_params_or_split_reuse_data(tmp_path):
+    first, _ = run_main(TINY, tmp_path / "run")
+    data_key = by_name(first)["data:Cu"].key
+
+    changed = {**TINY, "models": [{"name": "labeler"}, {"name": "mean_energy", "params": {"note": "v2"}}]}
+    jobs, _ = run_main(changed, tmp_path / "run")
+    new, old = by_name(jobs), by_name(first)
+    assert new["data:Cu"].key == data_key and new["data:Cu"].attempts == 1
+    assert new["score:Cu:labeler"].key == old["score:Cu:labeler"].key
+    assert new["score:Cu:labeler"].attempts == 1
+    assert new["score:Cu:mean_energy"].key != old["score:Cu:mean_energy"].key
+    assert new["score:Cu:mean_energy"].status == "done" and new["score:Cu:mean_energy"].attempts == 1
+
+    split = {**TINY, "split": {"test_last": 0.3}}
+    jobs, _ = run_main(split, tmp_path / "run")
+    new = by_name(jobs)
+    assert new["data:Cu"].key == data_key and new["data:Cu"].attempts == 1
+    for name in ("score:Cu:labeler", "score:Cu:mean_energy"):
+        assert new[name].key != old[name].key and new[name].status == "done"
+    assert (new["score:Cu:labeler"].result["n_train"], new["score:Cu:labeler"].result["n_test"]) == (21, 9)
+
+    store = RunStore(tmp_path / "run")
+    assert store.counts() == {"done": 6, "running": 0, "failed": 0, "pending": 0}  # 1 data + 2 + 1 + 2 score jobs
+    store.close()
+
+    changed_data = {**TINY, "data": {**TINY["data"], "frames_per_temperature": 11}}
+    jobs, _ = run_main(changed_data, tmp_path / "run")
+    assert by_name(jobs)["data:Cu"].key != data_key
+
+
+MO_FAILING = {
+    **TINY,
+    "name": "mo",
+    "data": {**TINY["data"], "elements": ["Mo"]},
+    "models": [
+        {"name": "labeler"},
+        {"name": "labeler", "label": "emt", "params": {"labeler": {"name": "emt"}}},  # EMT has no Mo
+        {"name": "mean_energy"},
+    ],
+}
+
+
+def test_failing_model_is_recorded_and_others_finish(tmp_path):
+    jobs, _ = run_main(MO_FAILING, tmp_path / "run")
+    jobs = by_name(jobs)
+    failed = jobs["score:Mo:emt"]
+    assert failed.status == "failed" and failed.result is None
+    assert failed.error and "Mo" in failed.error and "\n" not in failed.error
+    for name in ("data:Mo", "score:Mo:labeler", "score:Mo:mean_energy"):
+        assert jobs[name].status == "done", jobs[name]
+    assert jobs["score:Mo:labeler"].result["overall"]["forces.mae"] < 1e-9
+    store = RunStore(tmp_path / "run")
+    log = store._conn.execute("SELECT log FROM jobs WHERE key=?", (failed.key,)).fetchone()[0]
+    assert "Traceback" in log
+    assert store.counts() == {"done": 3, "running": 0, "failed": 1, "pending": 0}
+    store.close()
+    table = results_table(list(jobs.values()))
+    assert "failed" in table and "emt" in table
+
+
+def test_same_model_under_two_labels_gives_two_rows(tmp_path):
+    """Config allows one model family twice under different labels; each label must get its own result."""
+    cfg = {**TINY, "models": [{"name": "mean_energy", "label": "a"}, {"name": "mean_energy", "label": "b"}]}
+    jobs, _ = run_main(cfg, tmp_path / "run")
+    score = [j for j in jobs if j.kind == "score"]
+    assert sorted(j.name for j in score) == ["score:Cu:a", "score:Cu:b"]
+    assert all(j.attempts == 1 for j in score)
+
+
+# -- kill -9 and resume -------------------------------------------------------------------------------
+
+KILL_CFG = {
+    "name": "kill",
+    "seed": 0,
+    "data": {"elements": ["Cu", "Ni", "Ag", "Au", "Pd"], "frames_per_temperature": 80, "equilibration_fs": 200},
+    "split": {"test_last": 0.2},
+}
+
+
+def _cli_run(config: Path, run_dir: Path, kill_after: float | None = None) -> int:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlffbench", "run", str(config), "--run-dir", str(run_dir), "--no-progress"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    if kill_after is None:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()
+        return proc.returncode
+    try:
+        proc.wait(timeout=kill_after)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    proc.stderr.close()
+    return proc.returncode
+
+
+def _final_state(run_dir: Path) -> tuple[dict, dict]:
+    conn = sqlite3.connect(run_dir / RunStore.FILE)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    rows = conn.execute("SELECT name, status, result FROM jobs WHERE kind='score'").fetchall()
+    conn.close()
+    import json
+
+    assert rows and all(status == "done" for _, status, _ in rows), rows
+    overall = {name: json.loads(result)["overall"] for name, _, result in rows}
+    data = {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in sorted((run_dir / "data").rglob("*.extxyz"))}
+    return overall, data
+
+
+@pytest.mark.slow
+def test_kill9_resume_matches_uninterrupted_run(tmp_path):
+    config = write_config(tmp_path / "kill.yaml", KILL_CFG)
+    reference_dir, resumed_dir = tmp_path / "reference", tmp_path / "resumed"
+
+    start = time.perf_counter()
+    _cli_run(config, reference_dir)
+    full_seconds = time.perf_counter() - start
+
+    for kill_after in (0.5, 1.0, 1.5):
+        assert kill_after < full_seconds / 2, "config too small for the kill moments"
+        rc = _cli_run(config, resumed_dir, kill_after)
+        assert rc == -signal.SIGKILL, f"run finished before the kill at {kill_after} s"
+        if (resumed_dir / RunStore.FILE).exists():
+            with sqlite3.connect(resumed_dir / RunStore.FILE) as conn:
+                assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    _cli_run(config, resumed_dir)
+
+    ref_overall, ref_data = _final_state(reference_dir)
+    got_overall, got_data = _final_state(resumed_dir)
+    assert len(ref_overall) == 10 and len(ref_data) == 15
+    assert got_overall == ref_overall
+    assert got_data.keys() == ref_data.keys()
+    for name in ref_data:
+        assert got_data[name] == ref_data[name], name
+
+    # every data file parses as complete data; temporaries of killed writes (if any) are never data files
+    for path in (resumed_dir / "data").rglob("*"):
+        if path.is_file() and path.suffix == ".extxyz":
+            frames = read_frames(path, require=("energy", "forces", "stress"))
+            assert len(frames) == 80
+            assert len(ase.io.read(path, ":", format="extxyz")) == 80
+        elif path.is_file():
+            assert path.name == "cell.json" or path.name.endswith(".tmp"), path
+    for path in resumed_dir.rglob("*.tmp"):
+        assert not path.name.endswith((".extxyz", ".xyz", ".json"))
