@@ -26,6 +26,9 @@ TINY = {
     "split": {"test_last": 0.2},
 }
 
+#: eV/Å; see test_labeler_model_has_zero_error (8-decimal extxyz positions/forces)
+FORCE_TOL = 1e-6
+
 
 def write_config(path: Path, cfg: dict) -> Path:
     path.write_text(yaml.safe_dump(cfg))
@@ -76,10 +79,12 @@ def test_labeler_model_has_zero_error(cu_run):
     r = by_name(jobs)["score:Cu:labeler"].result
     assert (r["n_train"], r["n_test"]) == (24, 6)  # last 20 % of each 10-frame trajectory
     o = r["overall"]
-    assert o["forces.mae"] < 1e-9
-    assert o["energy_per_atom.mae"] < 1e-9
-    assert o["stress.mae"] < 1e-9
-    assert o["forces.percent"] < 1e-6
+    # Zero up to the storage precision: extxyz keeps positions and forces with 8 decimals (io.write_frames),
+    # so the labeler re-evaluated on the stored (rounded) positions differs by ~1e-8 eV/Å, not by < 1e-9.
+    assert o["forces.mae"] < FORCE_TOL
+    assert o["energy_per_atom.mae"] < 1e-8
+    assert o["stress.mae"] < 1e-8
+    assert o["forces.percent"] < 1e-4
 
 
 def test_mean_energy_baseline(cu_run):
@@ -163,7 +168,7 @@ def test_failing_model_is_recorded_and_others_finish(tmp_path):
     assert failed.error and "Mo" in failed.error and "\n" not in failed.error
     for name in ("data:Mo", "score:Mo:labeler", "score:Mo:mean_energy"):
         assert jobs[name].status == "done", jobs[name]
-    assert jobs["score:Mo:labeler"].result["overall"]["forces.mae"] < 1e-9
+    assert jobs["score:Mo:labeler"].result["overall"]["forces.mae"] < FORCE_TOL
     store = RunStore(tmp_path / "run")
     log = store._conn.execute("SELECT log FROM jobs WHERE key=?", (failed.key,)).fetchone()[0]
     assert "Traceback" in log
@@ -232,13 +237,17 @@ def test_kill9_resume_matches_uninterrupted_run(tmp_path):
     _cli_run(config, reference_dir)
     full_seconds = time.perf_counter() - start
 
+    left_running = 0
     for kill_after in (0.5, 1.0, 1.5):
         assert kill_after < full_seconds / 2, "config too small for the kill moments"
         rc = _cli_run(config, resumed_dir, kill_after)
         assert rc == -signal.SIGKILL, f"run finished before the kill at {kill_after} s"
         if (resumed_dir / RunStore.FILE).exists():
-            with sqlite3.connect(resumed_dir / RunStore.FILE) as conn:
-                assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            conn = sqlite3.connect(resumed_dir / RunStore.FILE)
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            left_running += conn.execute("SELECT COUNT(*) FROM jobs WHERE status='running'").fetchone()[0]
+            conn.close()
+    assert left_running >= 1  # at least one kill hit a job mid-way, so the resume path was exercised
     _cli_run(config, resumed_dir)
 
     ref_overall, ref_data = _final_state(reference_dir)

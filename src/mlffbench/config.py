@@ -52,6 +52,32 @@ class DataConfig:
             _positive(where, f"temperatures.{name}", fraction)
         if isinstance(self.elements, str) and self.elements != "covered":
             raise ConfigError(f"{where}.elements: a list of symbols or 'covered', got '{self.elements}'")
+        self._check_labelers(where)
+
+    def _check_labelers(self, where: str) -> None:
+        """Labelers must exist and cover every listed element (no LAMMPS is started for this)."""
+        from mlffbench import elements as elements_db
+        from mlffbench.data.labelers import make_labeler
+        from mlffbench.errors import MlffbenchError
+
+        labelers = {}
+        for key in ("labeler", "relabel"):
+            spec = getattr(self, key)
+            if spec is None:
+                continue
+            try:
+                labelers[key] = make_labeler(spec)
+            except (MlffbenchError, TypeError) as exc:
+                raise ConfigError(f"{where}.{key}: {exc}") from None
+        if isinstance(self.elements, list):
+            for i, el in enumerate(self.elements):
+                try:
+                    elements_db.get(el)
+                except MlffbenchError as exc:
+                    raise ConfigError(f"{where}.elements[{i}]: {exc}") from None
+                for key, labeler in labelers.items():
+                    if not labeler.supports([el]):
+                        raise ConfigError(f"{where}.elements[{i}]: {key} '{labeler.name}' cannot label {el}")
 
 
 @dataclass

@@ -95,7 +95,7 @@ class MainJob:
                 if model.name == "labeler":
                     params.setdefault("labeler", _spec(cfg.data.relabel or cfg.data.labeler))
                 inputs = {"data_key": data_key, "split": to_dict(cfg.split), "model": model.name,
-                          "params": params, "seed": cfg.seed}
+                          "label": label, "params": params, "seed": cfg.seed}
                 key = job_key("score", inputs, CODE_VERSION)
                 jobs.append(PlannedJob(key, "score", f"score:{element}:{label}", inputs,
                                        lambda el=element, m=model.name, p=params, lb=label: self._run_score(el, m, p, lb),
@@ -163,7 +163,10 @@ class MainJob:
                 self._execute(job)
             bar.update(1)
         bar.close()
-        return [self.store.get(job.key) for job in planned]
+        jobs = [self.store.get(job.key) for job in planned]
+        self.store.close()
+        self._store = None
+        return jobs
 
     def _execute(self, job: PlannedJob) -> None:
         self.store.start(job.key)
@@ -193,13 +196,14 @@ def results_table(jobs: list[Job]) -> str:
     percent = 100 MAE/MAV, TM23 Eq. 2)."""
     header = ["metal", "model", "train", "test", "F MAE", "F %", "E MAE", "E %", "S MAE", "S %"]
     units = ["", "", "frames", "frames", "meV/Å", "", "meV/atom", "", "meV/Å³", ""]
-    rows = []
+    rows, problems = [], []
     for job in jobs:
         if job.kind != "score":
             continue
         _, element, label = job.name.split(":", 2)
         if job.status != "done":
-            rows.append([element, label, "-", "-", f"{job.status}: {job.error or ''}"[:60]])
+            rows.append([element, label] + [job.status] + ["-"] * 7)
+            problems.append(f"  ({job.status}) {element} {label}: {job.error or ''}")
             continue
         r, o = job.result, job.result["overall"]
         rows.append([
@@ -208,10 +212,9 @@ def results_table(jobs: list[Job]) -> str:
             f"{1e3 * o['energy_per_atom.mae']:.3f}", f"{o['energy_per_atom.percent']:.3f}",
             f"{1e3 * o['stress.mae']:.3f}", f"{o['stress.percent']:.2f}",
         ])
-    widths = [max(len(str(x)) for x in col) for col in zip(header, units, *[r + [""] * (len(header) - len(r)) for r in rows])]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, units, *rows)]
     fmt = lambda row: "  ".join(str(x).rjust(w) if i > 1 else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths)))  # noqa: E731
-    lines = [fmt(header), fmt(units)] + [fmt(r + [""] * (len(header) - len(r))) for r in rows]
-    return "\n".join(lines)
+    return "\n".join([fmt(header), fmt(units)] + [fmt(r) for r in rows] + problems)
 
 
 def data_table(jobs: list[Job]) -> str:

@@ -87,7 +87,7 @@ DEFAULT_POTENTIAL: dict[str, str] = {
     "Cu": "Cu_mishin1",
     "Fe": "Fe_mm",
     "Ir": "Ir_meam_baskes",
-    "Mo": "MoCoNiVFeAlCr_2nn",
+    "Mo": "Mo_meam_baskes",  # the 2NN-MEAM Mo runs 5-7 % above the NVT target at any time step
     "Nb": "Nb_meam_baskes",
     "Ni": "Ni_adp",
     "Pd": "Pd_u3",

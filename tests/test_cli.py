@@ -1,0 +1,214 @@
+"""The command line as a user meets it: real processes, exit codes, one-line errors, printed tables."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlffbench.data.io import write_frames
+from mlffbench.engine.store import RunStore
+
+SUBCOMMANDS = ("run", "generate", "status", "elements", "potentials", "check")
+TINY = {
+    "name": "tiny",
+    "seed": 0,
+    "data": {"elements": ["Cu"], "frames_per_temperature": 10, "equilibration_fs": 200},
+    "split": {"test_last": 0.2},
+}
+
+
+def cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mlffbench", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def write_yaml(path: Path, data) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> str:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("mlffbench: error:"), line
+    for needle in needles:
+        assert needle in line, (needle, line)
+    return line
+
+
+# -- help -------------------------------------------------------------------------------------------
+
+
+def test_console_script_help():
+    script = Path(sys.executable).parent / "mlffbench"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    for sub in SUBCOMMANDS:
+        assert sub in result.stdout
+
+
+@pytest.mark.parametrize("sub", SUBCOMMANDS)
+def test_subcommand_help(sub):
+    result = cli(sub, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: mlffbench {sub}")
+    assert result.stderr == ""
+
+
+# -- bad input: exit 2, one line naming file and key ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "config, needles",
+    [
+        ({"data": {"framez": 3}}, ["data.framez", "unknown key"]),
+        ({"data": {"frames_per_temperature": "many"}}, ["data.frames_per_temperature", "many"]),
+        ({"data": {"min_length": -1}}, ["data.min_length", "-1"]),
+        ({"data": {"interval_fs": 12, "timestep_fs": 5}}, ["data.interval_fs", "timestep_fs"]),
+        ({"models": [{"name": "nope"}]}, ["models[0].name", "nope"]),
+        ({"split": {"test_last": 1.5}}, ["split.test_last"]),
+        ({"models": [{"name": "mean_energy"}, {"name": "mean_energy"}]}, ["models", "unique"]),
+        (["a", "list"], ["top level"]),
+    ],
+    ids=["unknown-key", "wrong-type", "impossible-value", "interval", "unknown-model", "bad-fraction",
+         "duplicate-label", "not-a-mapping"],
+)
+def test_bad_config(tmp_path, config, needles):
+    path = write_yaml(tmp_path / "bad.yaml", config)
+    line = assert_one_line_error(cli("run", path, "--run-dir", tmp_path / "run"), str(path), *needles)
+    assert line
+    assert not (tmp_path / "run").exists()  # nothing written for bad input
+
+
+def test_missing_config_file(tmp_path):
+    assert_one_line_error(cli("run", tmp_path / "nothere.yaml"), "nothere.yaml", "no such config file")
+
+
+def test_invalid_yaml(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("data:\n  elements: [Cu\n")
+    assert_one_line_error(cli("run", path), str(path), "YAML")
+
+
+def test_status_on_non_run_dir(tmp_path):
+    assert_one_line_error(cli("status", tmp_path), str(tmp_path), "not a run directory")
+    assert not (tmp_path / RunStore.FILE).exists()
+
+
+def test_check_missing_and_empty_file(tmp_path):
+    assert_one_line_error(cli("check", tmp_path / "none.extxyz"), "none.extxyz")
+    empty = tmp_path / "empty.extxyz"
+    empty.write_text("")
+    assert_one_line_error(cli("check", empty), "empty.extxyz")
+
+
+def test_check_good_file(tmp_path):
+    from ase.build import bulk
+
+    from mlffbench.frames import labelled
+
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+    path = tmp_path / "good.extxyz"
+    write_frames(path, [labelled(atoms, -14.0, [[0.0, 0.0, 0.0]] * 4, [0.0] * 6)] * 2)
+    result = cli("check", path)
+    assert result.returncode == 0, result.stderr
+    assert "2 frames" in result.stdout and "8 atoms" in result.stdout
+
+
+@pytest.mark.parametrize("element, needle", [("Xx", "Xx"), ("Os", "Os")])
+def test_generate_bad_element(tmp_path, element, needle):
+    result = cli("generate", "--elements", element, "--out", tmp_path / "out")
+    assert_one_line_error(result, needle)
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_unlabelable_element(tmp_path):
+    path = write_yaml(tmp_path / "os.yaml", {**TINY, "data": {**TINY["data"], "elements": ["Os"]}})
+    assert_one_line_error(cli("run", path, "--run-dir", tmp_path / "run"), "Os")
+    assert not (tmp_path / "run" / RunStore.FILE).exists()
+
+
+# -- informational commands -----------------------------------------------------------------------------
+
+
+def test_elements():
+    result = cli("elements", "Cu")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[1].split()[0] == "Cu" and "1358" in lines[1].split()
+
+
+def test_potentials():
+    result = cli("potentials")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    assert "Cu" in rows and "Cu_mishin1" in rows["Cu"]
+    table = result.stdout.split("\nnot covered")[0].splitlines()[1:]
+    covered = [line.split()[0] for line in table if line.strip()]
+    assert "Cu" in covered and "Os" not in covered
+    not_covered = [line for line in result.stdout.splitlines() if line.startswith("not covered")]
+    assert len(not_covered) == 1 and "Os (" in not_covered[0]
+
+
+# -- run, re-run, status ---------------------------------------------------------------------------------
+
+
+def test_run_then_status(tmp_path):
+    path = write_yaml(tmp_path / "tiny.yaml", TINY)
+    run_dir = tmp_path / "run"
+    result = cli("run", path, "--run-dir", run_dir, "--no-progress")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Cu" in out and "labeler" in out and "mean_energy" in out
+    assert "jobs: done 3" in out
+    assert "Traceback" not in result.stderr
+
+    status = cli("status", run_dir)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.splitlines()[0] == "done: 3, running: 0, failed: 0, pending: 0"
+    status_all = cli("status", run_dir, "--all")
+    assert status_all.returncode == 0
+    for name in ("data:Cu", "score:Cu:labeler", "score:Cu:mean_energy"):
+        assert name in status_all.stdout
+
+    again = cli("run", path, "--run-dir", run_dir, "--no-progress")
+    assert again.returncode == 0 and "jobs: done 3" in again.stdout
+    # the same tables come out of the stored results
+    assert again.stdout.split("\nScores")[1] == out.split("\nScores")[1]
+
+    data_file = run_dir / "data" / "Cu" / "Cu_warm.extxyz"
+    check = cli("check", data_file, "--require", "energy,forces,stress")
+    assert check.returncode == 0 and "10 frames" in check.stdout
+
+
+def test_run_with_failing_model_exits_1_and_prints_table(tmp_path):
+    cfg = {
+        **TINY, "name": "mo",
+        "data": {**TINY["data"], "elements": ["Mo"]},
+        "models": [{"name": "labeler"}, {"name": "labeler", "label": "emt", "params": {"labeler": {"name": "emt"}}},
+                   {"name": "mean_energy"}],
+    }
+    path = write_yaml(tmp_path / "mo.yaml", cfg)
+    run_dir = tmp_path / "run"
+    result = cli("run", path, "--run-dir", run_dir, "--no-progress")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    table = result.stdout.split("\nScores")[1]
+    rows = {line.split()[1]: line for line in table.splitlines() if line.startswith("Mo ")}
+    assert set(rows) == {"labeler", "emt", "mean_energy"}
+    assert "failed" in rows["emt"] and "Mo" in rows["emt"]
+    assert "100.00" in rows["mean_energy"]
+    assert "jobs: done 3, failed 1" in result.stdout
+
+    status = cli("status", run_dir)
+    assert status.returncode == 0
+    assert status.stdout.splitlines()[0] == "done: 3, running: 0, failed: 1, pending: 0"
+    assert "score:Mo:emt" in status.stdout and "EMT" in status.stdout
