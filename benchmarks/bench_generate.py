@@ -50,6 +50,7 @@ from mlffbench.data import sample
 from mlffbench.data import io as dio
 from mlffbench.data.labelers import NVTSpec, make_labeler
 from mlffbench.data.labelers import lammps as lmod
+from mlffbench.errors import MlffbenchError
 
 GOAL = 1.2
 
@@ -288,7 +289,11 @@ def main(argv=None) -> int:
             sys.exit(f"bench_generate: unknown label '{label}' (known: {', '.join(TM23_FRACTIONS)})")
     cfg = DataConfig(elements=elements, frames_per_temperature=args.frames, equilibration_fs=args.equilibration_fs,
                      temperatures={k: TM23_FRACTIONS[k] for k in labels})
-    cfg.check("bench")
+    try:
+        cfg.check("bench")
+        sample.resolve_elements(cfg, labeler)  # unknown or uncovered metal -> one-line error
+    except MlffbenchError as exc:
+        sys.exit(f"bench_generate: {exc}")
     lmp = find_lmp(args.lmp)
     env = raw_env()
     timers = Breakdown()

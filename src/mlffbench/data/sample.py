@@ -127,17 +127,24 @@ def generate(cfg: DataConfig, out: str | Path, seed: int = 0, progress=None) -> 
 
 
 def generate_element(element, cfg, out, labeler, relabeler, seed, progress=None) -> dict:
-    """All trajectories of one element (resuming finished ones); returns its summary."""
+    """All trajectories of one element (resuming finished ones); returns its summary.
+
+    Finished trajectory files are reused only when ``cell.json`` carries the fingerprint of the same data
+    config, seed and element and the file holds the configured number of frames; otherwise they are redone.
+    """
     meta_path = Path(out) / element / "cell.json"
+    fingerprint = _fingerprint(element, cfg, seed)
+    if _stored_fingerprint(meta_path) != fingerprint:  # other settings made these files: never mix them
+        for label_path in (Path(out) / element).glob(f"{element}_*.extxyz"):
+            label_path.unlink()
     cell, info = prepare_cell(element, cfg, labeler, seed)
-    _write_json(meta_path, asdict(info))
+    _write_json(meta_path, {**asdict(info), "fingerprint": fingerprint})
     trajectories = {}
     for label in cfg.temperatures:
         path = trajectory_path(out, element, label)
         start = time.perf_counter()
-        if path.exists():
-            frames = read_frames(path)
-        else:
+        frames = read_frames(path) if path.exists() else []
+        if len(frames) != cfg.frames_per_temperature:
             frames = sample_trajectory(element, label, cell, cfg, labeler, relabeler, seed)
             write_frames(path, frames)
         seconds = time.perf_counter() - start
@@ -151,6 +158,18 @@ def generate_element(element, cfg, out, labeler, relabeler, seed, progress=None)
         if progress:
             progress(element, label, seconds)
     return {"cell": asdict(info), "trajectories": trajectories}
+
+
+def _fingerprint(element: str, cfg: DataConfig, seed: int) -> str:
+    blob = json.dumps({"element": element, "data": asdict(cfg), "seed": seed}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _stored_fingerprint(meta_path: Path) -> str | None:
+    try:
+        return json.loads(meta_path.read_text()).get("fingerprint")
+    except (OSError, ValueError):
+        return None
 
 
 def _write_json(path: Path, data) -> None:
