@@ -140,13 +140,25 @@ def test_second_call_reuses_files_and_resumes(tmp_path):
     for label in ("cold", "melt"):
         assert paths[label].stat().st_mtime_ns == stamps[label]
 
-    # a reused file really is read, not regenerated: a hand-edited one comes back in the summary
+    # a truncated file (fewer frames than configured) is redone, identically
     frames = read_frames(paths["cold"])[:3]
     from mlffbench.data.io import write_frames
 
     write_frames(paths["cold"], frames)
     summary = sample.generate(cfg, tmp_path)
-    assert summary["Cu"]["trajectories"]["cold"]["frames"] == 3
+    assert summary["Cu"]["trajectories"]["cold"]["frames"] == 5
+    assert paths["cold"].read_bytes() == contents["cold"]
+
+
+def test_changed_config_never_reuses_stale_files(tmp_path):
+    cfg = small_config()
+    sample.generate(cfg, tmp_path)
+    before = read_frames(sample.trajectory_path(tmp_path, "Cu", "warm"))
+    cfg.equilibration_fs = 400.0
+    sample.generate(cfg, tmp_path)
+    after = read_frames(sample.trajectory_path(tmp_path, "Cu", "warm"))
+    assert len(after) == len(before)
+    assert not np.allclose(after[0].positions, before[0].positions)
 
 
 def test_relabel_with_emt(generated, tmp_path):

@@ -14,8 +14,10 @@ import hashlib
 import json
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from ase import Atoms
@@ -81,11 +83,12 @@ def trajectory_path(out: Path, element: str, label: str) -> Path:
     return Path(out) / element / f"{element}_{label}.extxyz"
 
 
-def sample_trajectory(
+def start_trajectory(
     element: str, label: str, cell: Atoms, cfg: DataConfig, labeler: Labeler,
     relabeler: Labeler | None, seed: int,
-) -> list[Atoms]:
-    """One NVT trajectory at ``cfg.temperatures[label]`` x T_melt, with TM23 metadata on every frame."""
+) -> Callable[[], list[Atoms]]:
+    """Run one NVT trajectory at ``cfg.temperatures[label]`` x T_melt now; the returned function gives its
+    frames (relabelled if asked) with the TM23 metadata on every frame."""
     t_melt = elements_db.get(element).t_melt
     target = cfg.temperatures[label] * t_melt
     spec = NVTSpec(
@@ -93,22 +96,32 @@ def sample_trajectory(
         interval_fs=cfg.interval_fs, equilibration_fs=cfg.equilibration_fs,
         thermostat_steps=cfg.thermostat_steps, seed=element_seed(seed, element, label, "md"),
     )
-    frames = labeler.run_nvt(cell, spec)
-    if relabeler is not None:
-        md_provenance = frames[0].info[fr.LABELER]
-        frames = relabeler.label(frames)
+    md_frames = labeler.start_nvt(cell, spec)
+
+    def finish() -> list[Atoms]:
+        frames = md_frames()
+        if relabeler is not None:
+            md_provenance = frames[0].info[fr.LABELER]
+            frames = relabeler.label(frames)
+            for frame in frames:
+                frame.info["md_labeler"] = md_provenance
         for frame in frames:
-            frame.info["md_labeler"] = md_provenance
-    for frame in frames:
-        frame.info.update({
-            fr.ELEMENTS: element,
-            fr.TEMPERATURE_LABEL: label,
-            fr.TARGET_TEMPERATURE: float(target),
-            fr.TRAJECTORY: f"{element}_{label}",
-            "t_melt": float(t_melt),
-            "temperature_fraction": float(cfg.temperatures[label]),
-        })
-    return frames
+            frame.info.update({
+                fr.ELEMENTS: element,
+                fr.TEMPERATURE_LABEL: label,
+                fr.TARGET_TEMPERATURE: float(target),
+                fr.TRAJECTORY: f"{element}_{label}",
+                "t_melt": float(t_melt),
+                "temperature_fraction": float(cfg.temperatures[label]),
+            })
+        return frames
+
+    return finish
+
+
+def sample_trajectory(element, label, cell, cfg, labeler, relabeler, seed) -> list[Atoms]:
+    """One labelled NVT trajectory (``start_trajectory`` run to the end)."""
+    return start_trajectory(element, label, cell, cfg, labeler, relabeler, seed)()
 
 
 def generate(cfg: DataConfig, out: str | Path, seed: int = 0, progress=None) -> dict:
@@ -132,32 +145,56 @@ def generate_element(element, cfg, out, labeler, relabeler, seed, progress=None)
     Finished trajectory files are reused only when ``cell.json`` carries the fingerprint of the same data
     config, seed and element and the file holds the configured number of frames; otherwise they are redone.
     """
-    meta_path = Path(out) / element / "cell.json"
+    out = Path(out).resolve()  # the MD chdirs while the writer thread runs: no relative paths
+    meta_path = out / element / "cell.json"
     fingerprint = _fingerprint(element, cfg, seed)
     if _stored_fingerprint(meta_path) != fingerprint:  # other settings made these files: never mix them
-        for label_path in (Path(out) / element).glob(f"{element}_*.extxyz"):
+        for label_path in (out / element).glob(f"{element}_*.extxyz"):
             label_path.unlink()
     cell, info = prepare_cell(element, cfg, labeler, seed)
     _write_json(meta_path, {**asdict(info), "fingerprint": fingerprint})
-    trajectories = {}
-    for label in cfg.temperatures:
-        path = trajectory_path(out, element, label)
-        start = time.perf_counter()
-        frames = read_frames(path) if path.exists() else []
-        if len(frames) != cfg.frames_per_temperature:
-            frames = sample_trajectory(element, label, cell, cfg, labeler, relabeler, seed)
-            write_frames(path, frames)
-        seconds = time.perf_counter() - start
-        kinetic = np.array([f.info[fr.KINETIC_TEMPERATURE] for f in frames])
-        trajectories[label] = {
-            "file": str(path), "frames": len(frames),
-            "target_temperature": frames[0].info[fr.TARGET_TEMPERATURE],
-            "kinetic_temperature_mean": float(kinetic.mean()),
-            "kinetic_temperature_std": float(kinetic.std()),
-        }
-        if progress:
-            progress(element, label, seconds)
+    # MD runs here, one trajectory at a time; parsing and writing the previous one overlaps it in a thread
+    # (LAMMPS releases the GIL). A relabeler may be another LAMMPS instance: then nothing runs concurrently.
+    started = {}
+    with ThreadPoolExecutor(max_workers=1) as post:
+        pending = {}
+        for label in cfg.temperatures:
+            path = trajectory_path(out, element, label)
+            started[label] = time.perf_counter()
+            frames = read_frames(path) if path.exists() else []
+            if len(frames) == cfg.frames_per_temperature:
+                pending[label] = _done(frames)
+                continue
+            finish = start_trajectory(element, label, cell, cfg, labeler, relabeler, seed)
+            job = post.submit(_finish_and_write, finish, path)
+            if relabeler is not None:
+                job.result()
+            pending[label] = job
+        trajectories = {}
+        for label, job in pending.items():
+            frames = job.result()
+            kinetic = np.array([f.info[fr.KINETIC_TEMPERATURE] for f in frames])
+            trajectories[label] = {
+                "file": str(trajectory_path(out, element, label)), "frames": len(frames),
+                "target_temperature": frames[0].info[fr.TARGET_TEMPERATURE],
+                "kinetic_temperature_mean": float(kinetic.mean()),
+                "kinetic_temperature_std": float(kinetic.std()),
+            }
+            if progress:
+                progress(element, label, time.perf_counter() - started[label])
     return {"cell": asdict(info), "trajectories": trajectories}
+
+
+def _finish_and_write(finish: Callable[[], list[Atoms]], path: Path) -> list[Atoms]:
+    frames = finish()
+    write_frames(path, frames)
+    return frames
+
+
+def _done(value) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
 
 
 def _fingerprint(element: str, cfg: DataConfig, seed: int) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -101,6 +101,15 @@ class Labeler(ABC):
             atoms.calc = None
             out.append(fr.labelled(atoms, energy, forces, stress, **info))
         return out
+
+    def start_nvt(self, atoms: Atoms, spec: NVTSpec) -> Callable[[], list[Atoms]]:
+        """Run the MD now; return a function that gives the labelled frames.
+
+        Engines that leave raw output behind (LAMMPS) return before parsing it, so a caller can parse and
+        write one trajectory in another thread while the next one runs. Here: the MD and frames at once.
+        """
+        frames = self.run_nvt(atoms, spec)
+        return lambda: frames
 
     def run_nvt(self, atoms: Atoms, spec: NVTSpec) -> list[Atoms]:
         """NVT MD with ASE's Nosé-Hoover chain; returns ``spec.n_frames`` labelled frames.

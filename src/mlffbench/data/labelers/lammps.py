@@ -266,13 +266,18 @@ class LammpsLabeler(Labeler):
     def provenance(self, symbols: Sequence[str]) -> str:
         return self.potential(symbols).provenance()
 
-    def run_nvt(self, atoms: Atoms, spec: NVTSpec, workdir: str | Path | None = None) -> list[Atoms]:
-        """NVT inside LAMMPS (Nosé-Hoover, ``fix nvt``); frames parsed from its dump. Fast path."""
+    def start_nvt(self, atoms: Atoms, spec: NVTSpec, workdir: str | Path | None = None):
+        """NVT inside LAMMPS (Nosé-Hoover, ``fix nvt``), run now; the returned function parses its dump.
+
+        LAMMPS releases the GIL while it runs, so the parse of one trajectory can overlap the next MD.
+        """
+        import shutil
         import tempfile
 
         symbols = _species(atoms)
         pot = self.potential(symbols)
-        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        tmp = Path(tempfile.mkdtemp(prefix="mlffbench-nvt-", dir=workdir)).resolve()
+        try:
             inp = write_md_input(atoms, spec, pot, tmp)
             lmp = new_lammps()
             cwd = os.getcwd()
@@ -282,4 +287,18 @@ class LammpsLabeler(Labeler):
             finally:
                 os.chdir(cwd)
                 lmp.close()
-            return read_md_output(atoms, spec, tmp, pot.provenance())
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+        def frames() -> list[Atoms]:
+            try:
+                return read_md_output(atoms, spec, tmp, pot.provenance())
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+        return frames
+
+    def run_nvt(self, atoms: Atoms, spec: NVTSpec, workdir: str | Path | None = None) -> list[Atoms]:
+        """NVT inside LAMMPS, frames parsed from its dump. Fast path."""
+        return self.start_nvt(atoms, spec, workdir)()
