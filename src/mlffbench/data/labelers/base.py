@@ -117,13 +117,13 @@ class Labeler(ABC):
         The generic (slow) path for calculators without an MD engine of their own.
         """
         from ase.md.nose_hoover_chain import NoseHooverChainNVT
-        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+        from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
         system = atoms.copy()
         symbols = tuple(sorted(set(system.get_chemical_symbols())))
         system.calc = self.calculator(symbols)
         rng = np.random.default_rng(spec.seed)
-        MaxwellBoltzmannDistribution(system, temperature_K=spec.temperature, rng=rng)
+        thermalize_momenta(system, temperature_K=spec.temperature, rng=rng)
         Stationary(system)
         dyn = NoseHooverChainNVT(
             system,
