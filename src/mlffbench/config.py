@@ -52,9 +52,9 @@ class DataConfig:
             _positive(where, f"temperatures.{name}", fraction)
         if isinstance(self.elements, str) and self.elements != "covered":
             raise ConfigError(f"{where}.elements: a list of symbols or 'covered', got '{self.elements}'")
-        self._check_labelers(where)
+        self.check_labelers(where)
 
-    def _check_labelers(self, where: str) -> None:
+    def check_labelers(self, where: str) -> None:
         """Labelers must exist and cover every listed element (no LAMMPS is started for this)."""
         from mlffbench import elements as elements_db
         from mlffbench.data.labelers import make_labeler

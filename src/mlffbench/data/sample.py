@@ -28,7 +28,6 @@ from mlffbench.config import DataConfig
 from mlffbench.data import build
 from mlffbench.data.io import read_frames, write_frames
 from mlffbench.data.labelers import Labeler, NVTSpec, make_labeler
-from mlffbench.errors import MlffbenchError
 
 
 def covered_elements(labeler: Labeler) -> list[str]:
@@ -42,10 +41,7 @@ def covered_elements(labeler: Labeler) -> list[str]:
 def resolve_elements(cfg: DataConfig, labeler: Labeler) -> list[str]:
     if cfg.elements == "covered":
         return covered_elements(labeler)
-    for el in cfg.elements:
-        elements_db.get(el)  # unknown symbol -> one-line DataError
-        if not labeler.supports([el]):
-            raise MlffbenchError(f"data.elements: labeler '{labeler.name}' cannot label {el}")
+    cfg.check_labelers("data")  # the config's own check: known symbols, labelers that can label them
     return list(cfg.elements)
 
 
