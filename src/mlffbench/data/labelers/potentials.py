@@ -19,10 +19,11 @@ from mlffbench.errors import MlffbenchError
 class PotentialFile:
     id: str  # our name for this parametrisation, e.g. "Cu_mishin1"
     file: str  # file name inside the wheel's potentials folder
-    pair_style: str  # eam | eam/alloy | eam/fs | adp | meam | meam/spline
+    pair_style: str  # eam | eam/alloy | eam/fs | adp | meam | meam/spline | snap
     elements: tuple[str, ...]  # elements, in the order the file lists them
     citation: str
     library: str | None = None  # MEAM: the library file; ``file`` is then the parameter file (or None)
+    # SNAP: ``file`` is the .snapcoeff file and ``extra_files`` holds the .snapparam file
     extra_files: tuple[str, ...] = field(default_factory=tuple)
 
     def pair_commands(self, species: list[str], folder: Path) -> list[str]:
@@ -36,6 +37,12 @@ class PotentialFile:
             lib = path(self.library)
             par = path(self.file) if self.file else "NULL"
             return ["pair_style meam", f"pair_coeff * * {lib} {' '.join(self.elements)} {par} {' '.join(species)}"]
+        if self.pair_style == "snap":  # exactly the lines of the wheel's <El>_Zuo_JPCA2020[.quadratic].snap files
+            missing = [el for el in species if el not in self.elements]
+            if missing:
+                raise MlffbenchError(f"{self.file} (pair_style snap) does not parametrise {', '.join(missing)}")
+            coeff, param = path(self.file), path(self.extra_files[0])
+            return ["pair_style snap", f"pair_coeff * * {coeff} {param} {' '.join(species)}"]
         return [f"pair_style {self.pair_style}", f"pair_coeff * * {path(self.file)} {' '.join(species)}"]
 
     def provenance(self) -> str:
@@ -45,6 +52,19 @@ class PotentialFile:
 _FOILES = "Foiles, Baskes and Daw, Phys. Rev. B 33, 7983 (1986)"
 _BASKES = "Baskes, Phys. Rev. B 46, 2727 (1992)"
 _WANG_2NN = "Wang, Kwon, Kim et al., npj Comput. Mater. 9, 60 (2023) (2NN MEAM)"
+_ZUO = "Zuo, Chen, Li, Deng, Chen, Behler, Csanyi, Shapeev, Thompson, Wood and Ong, J. Phys. Chem. A 124, 731 (2020)"
+
+#: Elements of the mlearn data set (Zuo et al. 2020); the wheel ships a linear and a quadratic SNAP for each,
+#: fitted to exactly the mlearn training sets. Plain ``pair_style snap`` (no ZBL or other reference
+#: potential: the ``<El>_Zuo_JPCA2020[.quadratic].snap`` include files hold only the snap pair lines), metal units.
+MLEARN_ELEMENTS = ("Cu", "Ge", "Li", "Mo", "Ni", "Si")
+#: SNAP flavours: our suffix -> the file stem infix in the wheel ("" linear, ".quadratic" quadratic SNAP).
+SNAP_KINDS = {"snap": "", "qsnap": ".quadratic"}
+
+
+def _zuo_snap(el: str, kind: str) -> PotentialFile:
+    stem = f"{el}_Zuo_JPCA2020{SNAP_KINDS[kind]}"
+    return PotentialFile(f"{el}_{kind}", f"{stem}.snapcoeff", "snap", (el,), _ZUO, extra_files=(f"{stem}.snapparam",))
 
 POTENTIALS: dict[str, PotentialFile] = {
     p.id: p
@@ -75,8 +95,20 @@ POTENTIALS: dict[str, PotentialFile] = {
             PotentialFile(f"{el}_meam_baskes", "", "meam", (el,), _BASKES, library="library.meam")
             for el in ("Cr", "Ir", "Mo", "Nb", "Rh", "Ta", "V", "W")
         ],
+        # mlearn reference models (not TM23 defaults): "Cu_snap", "Cu_qsnap", ... see ``snap_potential``
+        *[_zuo_snap(el, kind) for el in MLEARN_ELEMENTS for kind in SNAP_KINDS],
     ]
 }
+
+
+def snap_potential(element: str, kind: str = "snap") -> PotentialFile:
+    """The Zuo et al. 2020 (mlearn) SNAP (``kind="snap"``) or quadratic SNAP (``"qsnap"``) of ``element``."""
+    if kind not in SNAP_KINDS:
+        raise MlffbenchError(f"unknown SNAP kind '{kind}': use one of {', '.join(SNAP_KINDS)}")
+    if element not in MLEARN_ELEMENTS:
+        raise MlffbenchError(f"no mlearn SNAP for {element}: the wheel has {', '.join(MLEARN_ELEMENTS)}")
+    return POTENTIALS[f"{element}_{kind}"]
+
 
 #: One potential per element (TM23 metals coverable with the wheel's files).
 DEFAULT_POTENTIAL: dict[str, str] = {
