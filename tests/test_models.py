@@ -27,7 +27,7 @@ def labelled_frames(n=4, labeler="lammps"):
 
 
 def test_registry():
-    assert model_names() == ["labeler", "mean_energy"]
+    assert model_names() == ["acegp", "labeler", "mean_energy"]
     assert isinstance(make_model("labeler"), LabelerModel)
     assert get_model_class("mean_energy") is MeanEnergyModel
     with pytest.raises(ConfigError, match="unknown model 'nope'"):

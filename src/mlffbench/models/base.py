@@ -83,3 +83,18 @@ class Model(ABC):
         workdir: str | os.PathLike,
     ) -> Potential:
         """Train on ``train`` (``valid`` for early stopping where the family uses it) and return the Potential."""
+
+
+def encode_array(a: np.ndarray) -> dict:
+    """A numpy array as a JSON-able dict (exact: raw little-endian float64/int64 bytes in base64)."""
+    import base64
+
+    a = np.ascontiguousarray(a)
+    dtype = "<f8" if a.dtype.kind == "f" else "<i8"
+    return {"dtype": dtype, "shape": list(a.shape), "data": base64.b64encode(a.astype(dtype).tobytes()).decode()}
+
+
+def decode_array(d: dict) -> np.ndarray:
+    import base64
+
+    return np.frombuffer(base64.b64decode(d["data"]), dtype=d["dtype"]).reshape(d["shape"]).copy()

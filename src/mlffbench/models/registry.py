@@ -8,6 +8,7 @@ from mlffbench.errors import ConfigError
 
 #: name -> "module:Class" (imported lazily, so a family's heavy dependencies load only when used)
 _FAMILIES = {
+    "acegp": "mlffbench.models.acegp.model:AceGPModel",
     "labeler": "mlffbench.models.reference:LabelerModel",
     "mean_energy": "mlffbench.models.reference:MeanEnergyModel",
 }

@@ -1,0 +1,281 @@
+"""The ``acegp`` model family: ACE B1/B2 descriptors + sparse GP (FLARE's model, TM23 Methods IV.C.1).
+
+Params (config keys under ``models[].params``; defaults in ``DEFAULTS``):
+  descriptor B1|B2, cutoff (Å), n_max, l_max (B1: 0), power (zeta, 1 or 2),
+  sigma, sigma_e, sigma_f, sigma_s: initial hyperparameters (TM23: 2.0, 0.001 eV/atom, 0.05 eV/Å, 0.005 eV/Å^3),
+  energy_noise: per_atom (sigma_e applies to E/N, TM23's unit) | per_structure (FLARE's convention: total E),
+  optimise, max_iter, gtol: L-BFGS-B on the log marginal likelihood (TM23: gtol 1e-4, 200 iterations),
+  sparse_method max_variance|random|cur, sparse_per_frame (TM23: 1; Table S3 tries 1-3),
+  train_on: subset of [energy, forces, stress], energy_shift: none (FLARE) | composition (per-species
+  least-squares constant removed before training and added back), jitter (on unit-sigma K_uu), seed.
+
+Deviation from FLARE, stated in ``Potential.info['deviations']``: hyperparameters are optimised over their
+logarithms (keeps them positive; same optimum); frames are processed in one batch after selecting the sparse set
+with FLARE's variance rule rather than in FLARE's on-the-fly loop with periodic re-optimisation.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import numpy as np
+from ase import Atoms
+from scipy.linalg import solve_triangular
+
+from mlffbench import frames as fr
+from mlffbench.errors import ConfigError, DataError
+from mlffbench.models.acegp.descriptors import AceDescriptor
+from mlffbench.models.acegp.selection import select
+from mlffbench.models.acegp.sgp import (
+    GROUPS,
+    SparseSet,
+    Statistics,
+    label_kernels,
+    log_marginal_likelihood,
+    optimise_hyperparameters,
+    unit_rows,
+)
+from mlffbench.models.base import Model, Potential, decode_array, encode_array
+
+DEFAULTS: dict[str, Any] = {
+    "descriptor": "B2",
+    "cutoff": 5.0,
+    "n_max": 8,
+    "l_max": 3,
+    "power": 2,
+    "sigma": 2.0,
+    "sigma_e": 0.001,
+    "sigma_f": 0.05,
+    "sigma_s": 0.005,
+    "energy_noise": "per_atom",
+    "optimise": True,
+    "max_iter": 200,
+    "gtol": 1e-4,
+    "sparse_method": "max_variance",
+    "sparse_per_frame": 1,
+    "train_on": ["energy", "forces", "stress"],
+    "energy_shift": "none",
+    "jitter": 1e-8,
+    "seed": 0,
+    "species": None,
+}
+
+DEVIATIONS = (
+    "hyperparameters optimised over log(sigma, sigma_E, sigma_F, sigma_S) (FLARE: raw values)",
+    "sparse set chosen by FLARE's variance rule in one pass, then one batch fit (FLARE: on-the-fly loop)",
+)
+
+
+def resolve_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Defaults + user params, each checked; an unknown key or bad value is a ConfigError naming it."""
+    unknown = set(params) - set(DEFAULTS)
+    if unknown:
+        raise ConfigError(f"acegp: unknown param(s) {sorted(unknown)} (known: {sorted(DEFAULTS)})")
+    p = {**DEFAULTS, **params}
+    if p["descriptor"] == "B1":
+        p["l_max"] = 0 if "l_max" not in params else p["l_max"]
+    for key in ("cutoff", "sigma", "sigma_e", "sigma_f", "sigma_s", "gtol", "jitter"):
+        if not isinstance(p[key], (int, float)) or not p[key] > 0:
+            raise ConfigError(f"acegp: params.{key} must be a positive number, not {p[key]!r}")
+    for key in ("n_max", "l_max", "power", "max_iter", "sparse_per_frame", "seed"):
+        if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 0:
+            raise ConfigError(f"acegp: params.{key} must be a non-negative integer, not {p[key]!r}")
+    if p["power"] < 1:
+        raise ConfigError("acegp: params.power must be >= 1")
+    if p["energy_noise"] not in ("per_atom", "per_structure"):
+        raise ConfigError(f"acegp: params.energy_noise must be per_atom or per_structure, not {p['energy_noise']!r}")
+    if p["energy_shift"] not in ("none", "composition"):
+        raise ConfigError(f"acegp: params.energy_shift must be none or composition, not {p['energy_shift']!r}")
+    bad = set(p["train_on"]) - set(GROUPS)
+    if bad or not p["train_on"]:
+        raise ConfigError(f"acegp: params.train_on must be a non-empty subset of {list(GROUPS)}, not {p['train_on']!r}")
+    return p
+
+
+class AceGPPotential(Potential):
+    """Trained ACE sparse GP: E = sum_i e(d_i), e(d) = sum_u alpha_u k~(d, u) (+ optional per-species shift)."""
+
+    family = "acegp"
+
+    def __init__(self, descriptor: AceDescriptor, zeta: int, hyperparameters: dict, sparse_U: np.ndarray,
+                 sparse_species: np.ndarray, alpha: np.ndarray, L: np.ndarray, R_B: np.ndarray,
+                 shift: np.ndarray, info: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.descriptor = descriptor
+        self.zeta = zeta
+        self.hyperparameters = dict(hyperparameters)
+        self.sparse_U = sparse_U
+        self.sparse_species = sparse_species
+        self.alpha = alpha
+        self.L = L
+        self.R_B = R_B
+        self.shift = shift
+        self.info = info or {}
+        self._mapped = self._map()
+
+    def _map(self):
+        """zeta 1: e = w_s . x^; zeta 2: e = x^T M_s x^ (FLARE's 'mapped' form): cost independent of m."""
+        n_s, D = self.descriptor.n_species, self.descriptor.dim
+        if self.zeta == 1:
+            out = np.zeros((n_s, D))
+            np.add.at(out, self.sparse_species, self.alpha[:, None] * self.sparse_U)
+            return out
+        if self.zeta == 2:
+            out = np.zeros((n_s, D, D))
+            for s in range(n_s):
+                sel = self.sparse_species == s
+                out[s] = (self.sparse_U[sel] * self.alpha[sel, None]).T @ self.sparse_U[sel]
+            return out
+        return None
+
+    def local_energies(self, xhat: np.ndarray, norms: np.ndarray, species: np.ndarray):
+        """Local energies e_i (without shift) and de_i/dd_i (n, D)."""
+        inv = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0)[:, None]
+        if self.zeta == 1:
+            W = self._mapped[species]
+            e = np.einsum("nd,nd->n", xhat, W)
+            return e, (W - e[:, None] * xhat) * inv
+        if self.zeta == 2:
+            Mx = np.zeros_like(xhat)
+            for s in range(self.descriptor.n_species):
+                sel = species == s
+                Mx[sel] = xhat[sel] @ self._mapped[s]
+            e = np.einsum("nd,nd->n", xhat, Mx)
+            return e, 2 * (Mx - e[:, None] * xhat) * inv
+        z = self.zeta
+        cos = np.where(species[:, None] == self.sparse_species[None, :], xhat @ self.sparse_U.T, 0.0)
+        e = cos**z @ self.alpha
+        coef = z * cos ** (z - 1) * self.alpha[None, :]
+        return e, (coef @ self.sparse_U - (z * e)[:, None] * xhat) * inv
+
+    def evaluate(self, atoms: Atoms):
+        env = self.descriptor.environments(atoms)
+        xhat, norms = unit_rows(env.desc)
+        e, grad = self.local_energies(xhat, norms, env.species)
+        t = self.descriptor.pair_gradient(env, grad)
+        forces, stress = env.forces_and_virial(t)
+        return float(e.sum() + self.shift[env.species].sum()), forces, stress
+
+    def local_variances(self, atoms: Atoms, kind: str = "dtc") -> np.ndarray:
+        """Per-atom predictive variance of the local energy (eV^2).
+
+        ``dtc``: posterior variance sigma^2 (k~ - |v|^2 + v^T B^-1 v), v = L^-1 k~_u; ``nystrom``: its prior part
+        sigma^2 (k~ - |v|^2), FLARE's local uncertainty (independent of the labels)."""
+        env = self.descriptor.environments(atoms)
+        xhat, _ = unit_rows(env.desc)
+        k = np.where(env.species[:, None] == self.sparse_species[None, :], xhat @ self.sparse_U.T, 0.0) ** self.zeta
+        v = solve_triangular(self.L, k.T, lower=True, check_finite=False)
+        self_k = (np.linalg.norm(xhat, axis=1) > 0).astype(float)
+        var = self_k - np.einsum("mn,mn->n", v, v)
+        if kind == "dtc":
+            r = solve_triangular(self.R_B, v, trans="T", lower=False, check_finite=False)
+            var = var + np.einsum("mn,mn->n", r, r)
+        elif kind != "nystrom":
+            raise ValueError(f"kind must be 'dtc' or 'nystrom', not {kind!r}")
+        return self.hyperparameters["sigma"] ** 2 * np.maximum(var, 0.0)
+
+    def state(self) -> dict:
+        return {
+            "descriptor": self.descriptor.to_dict(), "zeta": self.zeta, "hyperparameters": self.hyperparameters,
+            "sparse_U": encode_array(self.sparse_U), "sparse_species": encode_array(self.sparse_species),
+            "alpha": encode_array(self.alpha), "L": encode_array(self.L), "R_B": encode_array(self.R_B),
+            "shift": encode_array(self.shift), "info": self.info,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> "AceGPPotential":
+        return cls(AceDescriptor.from_dict(state["descriptor"]), int(state["zeta"]), state["hyperparameters"],
+                   decode_array(state["sparse_U"]), decode_array(state["sparse_species"]),
+                   decode_array(state["alpha"]), decode_array(state["L"]), decode_array(state["R_B"]),
+                   decode_array(state["shift"]), state.get("info", {}))
+
+
+def composition_shift(frames: Sequence[Atoms], descriptor: AceDescriptor) -> np.ndarray:
+    """Per-species energy constant by least squares of total energies on species counts."""
+    counts = np.array([np.bincount(descriptor.species_index(f), minlength=descriptor.n_species) for f in frames])
+    energies = np.array([fr.label(f, "energy") for f in frames], dtype=float)
+    return np.linalg.lstsq(counts.astype(float), energies, rcond=None)[0]
+
+
+def _frame_labels(frame: Atoms, index: int, train_on: Sequence[str]):
+    out = {}
+    for name in train_on:
+        value = fr.label(frame, name)
+        if value is not None:
+            out[name] = np.atleast_1d(np.asarray(value, dtype=float)).ravel()
+    if not out:
+        raise DataError(f"training frame {index} carries none of the labels {list(train_on)}")
+    return out
+
+
+class AceGPModel(Model):
+    name = "acegp"
+    potential_class = AceGPPotential
+
+    def fit(self, train: Sequence[Atoms], valid: Sequence[Atoms] | None, params: dict, workdir=None,
+            progress=None) -> AceGPPotential:
+        p = resolve_params(params)
+        if not train:
+            raise DataError("acegp: empty training set")
+        species = tuple(p["species"] or sorted({int(z) for f in train for z in f.numbers}))
+        descriptor = AceDescriptor(p["descriptor"], float(p["cutoff"]), p["n_max"], p["l_max"], species)
+        zeta = p["power"]
+        timings = {}
+        labels = [_frame_labels(f, k, p["train_on"]) for k, f in enumerate(train)]
+        shift = (composition_shift(train, descriptor) if p["energy_shift"] == "composition"
+                 else np.zeros(descriptor.n_species))
+
+        t0 = time.perf_counter()
+        frame_envs = []
+        for frame in train:
+            env = descriptor.environments(frame)
+            frame_envs.append((unit_rows(env.desc)[0], env.species))
+        sparse = SparseSet(descriptor.dim, zeta, p["jitter"])
+        chosen = select(p["sparse_method"], frame_envs, sparse, p["sparse_per_frame"], p["seed"])
+        del frame_envs
+        timings["sparse_selection_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        stats = Statistics(len(sparse))
+        for k, frame in enumerate(train):
+            env = descriptor.environments(frame, gradients=True)
+            k_e, k_f, k_s = label_kernels(env, sparse)
+            lab = labels[k]
+            if "energy" in lab:
+                y = lab["energy"][0] - shift[env.species].sum()
+                scale = 1.0 / env.n_atoms if p["energy_noise"] == "per_atom" else 1.0
+                stats.add(0, sparse.whiten(k_e[:, None] * scale), np.array([y * scale]), np.abs(k_e).max() * scale)
+            if "forces" in lab:
+                ok = np.isfinite(lab["forces"])
+                stats.add(1, sparse.whiten(k_f[:, ok]), lab["forces"][ok], np.abs(k_f).max(initial=0.0))
+            if "stress" in lab and env.volume > 0:
+                ok = np.isfinite(lab["stress"])
+                stats.add(2, sparse.whiten(k_s[:, ok]), lab["stress"][ok], np.abs(k_s).max(initial=0.0))
+            if progress is not None:
+                progress(k + 1, len(train))
+        stats.finish()
+        timings["kernels_s"] = time.perf_counter() - t0
+
+        active = stats.n > 0
+        x = np.log([p["sigma"], p["sigma_e"], p["sigma_f"], p["sigma_s"]])
+        t0 = time.perf_counter()
+        optimisation = {"performed": False}
+        if p["optimise"]:
+            x, res = optimise_hyperparameters(x, stats, active, p["max_iter"], p["gtol"], sparse.L)
+            optimisation = {"performed": True, "iterations": int(res.nit), "converged": bool(res.success),
+                            "at_bound": res.at_bound,
+                            "message": str(res.message)}
+        lml, _, R_B, u = log_marginal_likelihood(x, stats, active)
+        timings["hyperparameters_s"] = time.perf_counter() - t0
+        sigma, s_e, s_f, s_s = (float(v) for v in np.exp(x))
+        alpha = sigma**2 * solve_triangular(sparse.L, u, trans="T", lower=True, check_finite=False)
+
+        info = {
+            "n_sparse": len(sparse), "descriptor_dim": descriptor.dim, "n_parameters": int(alpha.size),
+            "log_marginal_likelihood": float(lml), "labels": dict(zip(GROUPS, stats.n.tolist())),
+            "optimisation": optimisation, "timings": timings, "params": p, "deviations": list(DEVIATIONS),
+            "sparse_atoms": [c.tolist() for c in chosen],
+        }
+        hyps = {"sigma": sigma, "sigma_e": s_e, "sigma_f": s_f, "sigma_s": s_s, "energy_noise": p["energy_noise"]}
+        return AceGPPotential(descriptor, zeta, hyps, sparse.U, sparse.species, alpha, sparse.L, R_B, shift, info)
