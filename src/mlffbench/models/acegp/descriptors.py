@@ -22,6 +22,7 @@ t_ij = dE/dr_ij: F_j -= t_ij, F_i += t_ij, stress_ab = sum_ij t_ij,a r_ij,b / V 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -134,10 +135,26 @@ class Environments:
 
 
 def neighbours(atoms: Atoms, cutoff: float):
-    """Pairs (i, j, r_j - r_i) within ``cutoff`` including periodic images, sorted by i."""
-    i, j, rij = neighbor_list("ijD", atoms, cutoff)
+    """Pairs (i, j, r_j - r_i) within ``cutoff`` including periodic images, sorted by i.
+
+    vesin (C++ cell lists) when the cell is fully periodic or fully open: ~50x faster than ASE's numpy search on
+    TM23-size cells with long cutoffs, where the search otherwise dominates the descriptor time. Mixed
+    boundary conditions use ASE."""
+    if atoms.pbc.all() or not atoms.pbc.any():
+        periodic = bool(atoms.pbc.all())
+        box = atoms.cell.array if periodic else np.zeros((3, 3))
+        i, j, rij = _vesin(cutoff).compute(points=atoms.positions, box=box, periodic=periodic, quantities="ijD")
+    else:
+        i, j, rij = neighbor_list("ijD", atoms, cutoff)
     order = np.argsort(i, kind="stable")
-    return i[order].astype(np.int64), j[order].astype(np.int64), np.ascontiguousarray(rij[order])
+    return i[order].astype(np.int64), j[order].astype(np.int64), np.ascontiguousarray(rij[order], dtype=float)
+
+
+@functools.lru_cache(maxsize=16)
+def _vesin(cutoff: float):
+    from vesin import NeighborList
+
+    return NeighborList(cutoff=cutoff, full_list=True)
 
 
 def pair_offsets(i: np.ndarray, n_atoms: int) -> np.ndarray:

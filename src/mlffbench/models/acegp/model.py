@@ -7,7 +7,8 @@ Params (config keys under ``models[].params``; defaults in ``DEFAULTS``):
   optimise, max_iter, gtol: L-BFGS-B on the log marginal likelihood (TM23: gtol 1e-4, 200 iterations),
   sparse_method max_variance|random|cur, sparse_per_frame (TM23: 1; Table S3 tries 1-3),
   train_on: subset of [energy, forces, stress], energy_shift: none (FLARE) | composition (per-species
-  least-squares constant removed before training and added back), jitter (on unit-sigma K_uu), seed.
+  least-squares constant removed before training and added back), jitter (on unit-sigma K_uu), seed,
+  preset: tm23 takes cutoff/n_max/l_max of the training metal from TM23 Tables S14-S17 (explicit keys win).
 
 Deviation from FLARE, stated in ``Potential.info['deviations']``: hyperparameters are optimised over their
 logarithms (keeps them positive; same optimum); frames are processed in one batch after selecting the sparse set
@@ -21,12 +22,14 @@ from typing import Any, Sequence
 
 import numpy as np
 from ase import Atoms
+from ase.data import chemical_symbols
 from scipy.linalg import solve_triangular
 
 from mlffbench import frames as fr
 from mlffbench.errors import ConfigError, DataError
 from mlffbench.models.acegp.descriptors import AceDescriptor
 from mlffbench.models.acegp.selection import select
+from mlffbench.models.acegp.tm23_params import tm23_best
 from mlffbench.models.acegp.sgp import (
     GROUPS,
     SparseSet,
@@ -59,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "jitter": 1e-8,
     "seed": 0,
     "species": None,
+    "preset": None,
 }
 
 DEVIATIONS = (
@@ -85,6 +89,8 @@ def resolve_params(params: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError("acegp: params.power must be >= 1")
     if p["energy_noise"] not in ("per_atom", "per_structure"):
         raise ConfigError(f"acegp: params.energy_noise must be per_atom or per_structure, not {p['energy_noise']!r}")
+    if p["preset"] not in (None, "tm23"):
+        raise ConfigError(f"acegp: params.preset must be tm23 or absent, not {p['preset']!r}")
     if p["energy_shift"] not in ("none", "composition"):
         raise ConfigError(f"acegp: params.energy_shift must be none or composition, not {p['energy_shift']!r}")
     bad = set(p["train_on"]) - set(GROUPS)
@@ -215,10 +221,15 @@ class AceGPModel(Model):
 
     def fit(self, train: Sequence[Atoms], valid: Sequence[Atoms] | None, params: dict, workdir=None,
             progress=None) -> AceGPPotential:
-        p = resolve_params(params)
         if not train:
             raise DataError("acegp: empty training set")
+        p = resolve_params(params)
         species = tuple(p["species"] or sorted({int(z) for f in train for z in f.numbers}))
+        if p["preset"] == "tm23":
+            if len(species) != 1:
+                raise ConfigError("acegp: preset tm23 needs single-element training data")
+            best = tm23_best(p["descriptor"], p["power"], chemical_symbols[species[0]])
+            p = resolve_params({**params, **{k: v for k, v in best.items() if k not in params}})
         descriptor = AceDescriptor(p["descriptor"], float(p["cutoff"]), p["n_max"], p["l_max"], species)
         zeta = p["power"]
         timings = {}

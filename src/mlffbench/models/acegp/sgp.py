@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numba as nb
 import numpy as np
-import scipy.sparse as sps
 from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.optimize import minimize
 
@@ -119,15 +119,8 @@ def label_kernels(env: Environments, sparse: SparseSet, max_block: int = 4_000_0
         ii = env.i[q0:q1]
         proj = (sparse.U @ dd.reshape(-1, dd.shape[2]).T).reshape(m, q1 - q0, 3)
         radial = np.einsum("pad,pd->pa", dd, xhat[ii])
-        c = cos[:, ii]
-        fac = (zeta * c ** (zeta - 1) if zeta > 1 else np.where(same[:, ii], 1.0, 0.0)) * inv_norm[ii]
-        T = fac[:, :, None] * (proj - c[:, :, None] * radial[None])  # dk(d_i, u)/dr_ij, (m, P, 3)
-        inc_i = sps.csr_matrix((np.ones(q1 - q0), (ii, np.arange(q1 - q0))), shape=(n, q1 - q0))
-        inc_j = sps.csr_matrix((np.ones(q1 - q0), (env.j[q0:q1], np.arange(q1 - q0))), shape=(n, q1 - q0))
-        for a in range(3):
-            Ta = np.ascontiguousarray(T[:, :, a].T)
-            k_forces[:, :, a] += (inc_i @ Ta - inc_j @ Ta).T  # F_i += t, F_j -= t
-        virial += np.tensordot(T, env.rij[q0:q1], axes=([1], [0]))
+        _scatter_pair_kernels(proj, radial, cos, inv_norm, same, ii, env.j[q0:q1], env.rij[q0:q1], zeta,
+                              k_forces, virial)
     k_forces = k_forces.reshape(m, 3 * n)
     if env.volume > 0:
         full = virial / env.volume
@@ -136,6 +129,26 @@ def label_kernels(env: Environments, sparse: SparseSet, max_block: int = 4_000_0
     else:
         k_stress = np.zeros((m, 6))
     return k_energy, k_forces, k_stress
+
+
+@nb.njit(cache=True, parallel=True)
+def _scatter_pair_kernels(proj, radial, cos, inv_norm, same, ii, jj, rij, zeta, k_forces, virial):
+    """T[u, q] = dk(d_i, u)/dr_ij = zeta c^(zeta-1) (u.dd_q - c (x^_i.dd_q)) / |d_i|, c = x^_i.u; then
+    F_i += T, F_j -= T and virial += T r_ij^T, all without (m, pairs) temporaries. Parallel over sparse points."""
+    m = proj.shape[0]
+    for u in nb.prange(m):
+        for q in range(proj.shape[1]):
+            i = ii[q]
+            if not same[u, i]:
+                continue
+            c = cos[u, i]
+            fac = inv_norm[i] * (zeta * c ** (zeta - 1) if zeta > 1 else 1.0)
+            for a in range(3):
+                t = fac * (proj[u, q, a] - c * radial[q, a])
+                k_forces[u, i, a] += t
+                k_forces[u, jj[q], a] -= t
+                for b in range(3):
+                    virial[u, a, b] += t * rij[q, b]
 
 
 @dataclass
@@ -171,7 +184,7 @@ class Statistics:
         self.h[group] += V @ y
         self.yy[group] += float(y @ y)
         self.n[group] += len(y)
-        if sum(len(b) for b in self._pending[group]) >= 2 * self.m:
+        if sum(len(b) for b in self._pending[group]) >= 4 * self.m:
             self._fold(group)
 
     def _fold(self, group: int) -> None:
