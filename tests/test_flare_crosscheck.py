@@ -23,7 +23,6 @@ The agreement levels reached are printed (pytest -s) and recorded as junit prope
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -35,23 +34,9 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.io import read, write
 
-import mlffbench
+from mlffbench.models.flare_env import DRIVER, flare_python
 from mlffbench import frames as fr
 from mlffbench.models.acegp import AceDescriptor, AceGPModel
-
-DRIVER = Path(mlffbench.__file__).parent / "models" / "flare_driver.py"
-
-
-def flare_python() -> Path | None:
-    """Located as scripts/build_flare_env.sh does (same rule as tests/test_flare_env.py)."""
-    env = os.environ.get("MLFFBENCH_FLARE_PYTHON")
-    if env:
-        return Path(env) if Path(env).is_file() else None
-    cache = Path(os.environ.get("MLFFBENCH_CACHE") or Path.home() / ".cache" / "mlffbench")
-    dest = cache / "envs" / "flare-1.4.0"
-    python = dest / "bin" / "python"
-    return python if (dest / ".built").is_file() and python.is_file() else None
-
 
 PYTHON = flare_python()
 pytestmark = pytest.mark.skipif(

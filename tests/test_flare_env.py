@@ -10,7 +10,6 @@ channel k = s*n_max + n, order k1 <= k2, l fastest), so a wrong statement there 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -23,20 +22,9 @@ from ase.io import read, write
 from ase.neighborlist import neighbor_list
 from numpy.polynomial import chebyshev, legendre
 
-import mlffbench
+from mlffbench.models.flare_env import DRIVER, flare_python
 
-DRIVER = Path(mlffbench.__file__).parent / "models" / "flare_driver.py"
 CUTOFF, N_MAX, L_MAX = 4.0, 3, 2
-
-
-def flare_python() -> Path | None:
-    env = os.environ.get("MLFFBENCH_FLARE_PYTHON")
-    if env:
-        return Path(env) if Path(env).is_file() else None
-    cache = Path(os.environ.get("MLFFBENCH_CACHE") or Path.home() / ".cache" / "mlffbench")
-    dest = cache / "envs" / "flare-1.4.0"
-    python = dest / "bin" / "python"
-    return python if (dest / ".built").is_file() and python.is_file() else None
 
 
 PYTHON = flare_python()
