@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import subprocess
 from decimal import Decimal, localcontext
-from pathlib import Path
 
 import numpy as np
 import pytest
