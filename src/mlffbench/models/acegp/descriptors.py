@@ -30,6 +30,7 @@ import numba as nb
 import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from mlffbench.errors import ConfigError, DataError
 
@@ -126,11 +127,7 @@ class Environments:
         forces = np.zeros((self.n_atoms, 3))
         for a in range(3):
             forces[:, a] = np.bincount(self.i, t[:, a], self.n_atoms) - np.bincount(self.j, t[:, a], self.n_atoms)
-        if self.volume > 0:
-            full = t.T @ self.rij / self.volume
-            stress = np.array([full[0, 0], full[1, 1], full[2, 2], full[1, 2], full[0, 2], full[0, 1]])
-        else:
-            stress = np.zeros(6)
+        stress = full_3x3_to_voigt_6_stress(t.T @ self.rij / self.volume) if self.volume > 0 else np.zeros(6)
         return forces, stress
 
 

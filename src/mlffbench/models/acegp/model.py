@@ -169,10 +169,8 @@ class AceGPPotential(Potential):
         ``dtc``: posterior variance sigma^2 (k~ - |v|^2 + v^T B^-1 v), v = L^-1 k~_u; ``nystrom``: its prior part
         sigma^2 (k~ - |v|^2), FLARE's local uncertainty (independent of the labels)."""
         env = self.descriptor.environments(atoms)
-        xhat, _ = unit_rows(env.desc)
-        k = np.where(env.species[:, None] == self.sparse_species[None, :], xhat @ self.sparse_U.T, 0.0) ** self.zeta
-        v = solve_triangular(self.L, k.T, lower=True, check_finite=False)
-        self_k = (np.linalg.norm(xhat, axis=1) > 0).astype(float)
+        self_k, v = SparseSet.of(self.sparse_U, self.sparse_species, self.L, self.zeta).projection(
+            unit_rows(env.desc)[0], env.species)
         var = self_k - np.einsum("mn,mn->n", v, v)
         if kind == "dtc":
             r = solve_triangular(self.R_B, v, trans="T", lower=False, check_finite=False)

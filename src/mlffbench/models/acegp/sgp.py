@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numba as nb
 import numpy as np
+from ase.stress import full_3x3_to_voigt_6_stress
 from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.optimize import minimize
 
@@ -63,12 +64,23 @@ class SparseSet:
         """L^-1 K~_u* for a kernel block (m, k)."""
         return solve_triangular(self.L, k_um, lower=True, check_finite=False)
 
+    @classmethod
+    def of(cls, U: np.ndarray, species: np.ndarray, L: np.ndarray, zeta: int) -> "SparseSet":
+        """A fitted sparse set from its arrays (no jitter needed: nothing is added to it)."""
+        sparse = cls(U.shape[1], zeta, 0.0)
+        sparse.U, sparse.species, sparse.L = U, species, L
+        return sparse
+
+    def projection(self, xhat: np.ndarray, species: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """k~(x, x) (1, or 0 for an atom without neighbours) and v = L^-1 k~_ux (m, n)."""
+        self_k = (np.linalg.norm(xhat, axis=1) > 0).astype(float)
+        return self_k, self.whiten(self.kernel(xhat, species).T)
+
     def residual_variance(self, xhat: np.ndarray, species: np.ndarray) -> np.ndarray:
         """k~(x, x) - k~_xu K~_uu^-1 k~_ux: FLARE's local uncertainty (unit sigma), used to pick sparse points."""
-        self_k = (np.linalg.norm(xhat, axis=1) > 0).astype(float)
         if len(self) == 0:
-            return self_k
-        v = self.whiten(self.kernel(xhat, species).T)
+            return (np.linalg.norm(xhat, axis=1) > 0).astype(float)
+        self_k, v = self.projection(xhat, species)
         return self_k - np.einsum("mn,mn->n", v, v)
 
     def add(self, xhat: np.ndarray, species: np.ndarray) -> None:
@@ -88,15 +100,6 @@ class SparseSet:
         self.U = np.vstack([self.U, xhat])
         self.species = np.concatenate([self.species, species])
         self.L = L
-
-
-@dataclass
-class FrameLabels:
-    """The labels of one structure that enter training (NaN components are dropped)."""
-
-    energy: float | None
-    forces: np.ndarray | None  # (n, 3)
-    stress: np.ndarray | None  # (6,) ASE Voigt, ASE sign
 
 
 def label_kernels(env: Environments, sparse: SparseSet, max_block: int = 4_000_000):
@@ -122,12 +125,7 @@ def label_kernels(env: Environments, sparse: SparseSet, max_block: int = 4_000_0
         _scatter_pair_kernels(proj, radial, cos, inv_norm, same, ii, env.j[q0:q1], env.rij[q0:q1], zeta,
                               k_forces, virial)
     k_forces = k_forces.reshape(m, 3 * n)
-    if env.volume > 0:
-        full = virial / env.volume
-        k_stress = np.stack([full[:, 0, 0], full[:, 1, 1], full[:, 2, 2], full[:, 1, 2], full[:, 0, 2],
-                             full[:, 0, 1]], axis=1)
-    else:
-        k_stress = np.zeros((m, 6))
+    k_stress = full_3x3_to_voigt_6_stress(virial / env.volume) if env.volume > 0 else np.zeros((m, 6))
     return k_energy, k_forces, k_stress
 
 
