@@ -8,6 +8,8 @@
 
 Columns as benchmarks/mlearn_baselines.py (E meV/atom, F eV/Å, sigma GPa, % = 100 MAE/MAV); fit = training wall
 time in seconds (descriptors, sparse selection, kernels, hyperparameter optimisation); m = sparse environments.
+Each variant is solved twice from the same statistics: "ML" = hyperparameters maximising the log marginal
+likelihood (the protocol), "init" = TM23's initial values (2.0, 1 meV/atom, 0.05 eV/Å, 0.005 eV/Å³) kept fixed.
 """
 
 from __future__ import annotations
@@ -58,15 +60,18 @@ def main(argv=None) -> int:
             name = f"acegp {params['descriptor']} ζ{params['power']}"
             print(f"# {element} {name}: training on {len(train)} frames", file=sys.stderr, flush=True)
             start = time.perf_counter()
-            pot = AceGPModel().fit(train, None, params, None)
+            prepared = AceGPModel().prepare(train, params)
+            fits = {"ML": prepared.optimise(), "init": prepared.solve(prepared.initial)}
             fit_s = time.perf_counter() - start
-            score = score_frames(pot, test, model=name)
-            hyp = pot.hyperparameters
-            extra = (f"{fit_s:.0f} / {pot.info['n_sparse']} / σ={hyp['sigma']:.3g} σE={hyp['sigma_e']:.2g} "
-                     f"σF={hyp['sigma_f']:.2g} σS={hyp['sigma_s']:.2g}")
-            print(row(element, name, score, extra), flush=True)
-            out.append({"element": element, "model": name, "params": params, "fit_s": fit_s,
-                        "info": {k: v for k, v in pot.info.items() if k != "sparse_atoms"}, **score.row()})
+            for how, pot in fits.items():
+                score = score_frames(pot, test, model=f"{name} {how}")
+                hyp, opt = pot.hyperparameters, pot.info["optimisation"]
+                extra = (f"{fit_s:.0f} / {pot.info['n_sparse']} / σ={hyp['sigma']:.3g} σE={hyp['sigma_e']:.2g} "
+                         f"σF={hyp['sigma_f']:.2g} σS={hyp['sigma_s']:.2g}"
+                         + (" (at bound)" if opt.get("at_bound") else ""))
+                print(row(element, f"{name} {how}", score, extra), flush=True)
+                out.append({"element": element, "model": f"{name} {how}", "params": params, "fit_s": fit_s,
+                            "info": {k: v for k, v in pot.info.items() if k != "sparse_atoms"}, **score.row()})
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1, default=str)

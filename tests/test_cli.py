@@ -75,10 +75,21 @@ def test_subcommand_help(sub):
         ({"models": [{"name": "nope"}]}, ["models[0].name", "nope"]),
         ({"split": {"test_last": 1.5}}, ["split.test_last"]),
         ({"models": [{"name": "mean_energy"}, {"name": "mean_energy"}]}, ["models", "unique"]),
+        ({"models": [{"name": "acegp", "params": {"n_mx": 4}}]}, ["models[0].params", "n_mx"]),
+        ({"models": [{"name": "acegp", "params": {"cutoff": -5}}]}, ["models[0].params", "cutoff"]),
+        ({"models": [{"name": "acegp", "tasks": ["acuracy"]}]}, ["models[0].tasks[0]", "acuracy"]),
+        ({"tasks": {"transfer": {"train": "hot"}}}, ["tasks.transfer.train", "hot"]),
+        ({"tasks": {"learning_curve": {"sizes": [5]}}}, ["tasks.learning_curve.sizes"]),
+        ({"tasks": {"learning_curve": {"sizes": [10, 500]}}}, ["tasks.learning_curve.sizes", "500"]),
+        ({"tasks": {"learning_curve": {"sweep": {"l_max": [1, 2], "n_max": [3]}}}}, ["tasks.learning_curve.sweep"]),
+        ({"tasks": {"learning_curve": {"sizes": [5, 10], "sweep": {"l_max": [1, "x"]}}},
+          "models": [{"name": "acegp"}]}, ["learning_curve.sweep", "l_max"]),
+        ({"execution": {"executor": "spark"}}, ["execution.executor", "spark"]),
         (["a", "list"], ["top level"]),
     ],
     ids=["unknown-key", "wrong-type", "impossible-value", "interval", "unknown-model", "bad-fraction",
-         "duplicate-label", "not-a-mapping"],
+         "duplicate-label", "param-typo", "param-value", "unknown-task", "transfer-label", "one-size",
+         "size-exceeds-pool", "two-sweeps", "sweep-value", "executor", "not-a-mapping"],
 )
 def test_bad_config(tmp_path, config, needles):
     path = write_yaml(tmp_path / "bad.yaml", config)
@@ -176,13 +187,13 @@ def test_run_then_status(tmp_path):
     assert status.stdout.splitlines()[0] == "done: 3, running: 0, failed: 0, pending: 0"
     status_all = cli("status", run_dir, "--all")
     assert status_all.returncode == 0
-    for name in ("data:Cu", "score:Cu:labeler", "score:Cu:mean_energy"):
+    for name in ("data:Cu", "accuracy:Cu:labeler", "accuracy:Cu:mean_energy"):
         assert name in status_all.stdout
 
     again = cli("run", path, "--run-dir", run_dir, "--no-progress")
     assert again.returncode == 0 and "jobs: done 3" in again.stdout
     # the same tables come out of the stored results
-    assert again.stdout.split("\nScores")[1] == out.split("\nScores")[1]
+    assert again.stdout.split("\nAccuracy")[1] == out.split("\nAccuracy")[1]
 
     data_file = run_dir / "data" / "Cu" / "Cu_warm.extxyz"
     check = cli("check", data_file, "--require", "energy,forces,stress")
@@ -201,14 +212,15 @@ def test_run_with_failing_model_exits_1_and_prints_table(tmp_path):
     result = cli("run", path, "--run-dir", run_dir, "--no-progress")
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
-    table = result.stdout.split("\nScores")[1]
+    table = result.stdout.split("\nAccuracy")[1]
     rows = {line.split()[1]: line for line in table.splitlines() if line.startswith("Mo ")}
-    assert set(rows) == {"labeler", "emt", "mean_energy"}
-    assert "failed" in rows["emt"] and "Mo" in rows["emt"]
+    assert set(rows) == {"labeler", "mean_energy"}
     assert "100.00" in rows["mean_energy"]
+    (failed,) = [line for line in table.splitlines() if "(failed) accuracy:Mo:emt" in line]
+    assert "Mo" in failed.split("emt", 1)[1]  # the reason names the element EMT cannot label
     assert "jobs: done 3, failed 1" in result.stdout
 
     status = cli("status", run_dir)
     assert status.returncode == 0
     assert status.stdout.splitlines()[0] == "done: 3, running: 0, failed: 1, pending: 0"
-    assert "score:Mo:emt" in status.stdout and "EMT" in status.stdout
+    assert "accuracy:Mo:emt" in status.stdout and "EMT" in status.stdout

@@ -20,7 +20,8 @@ def test_default_is_quick():
     assert (config.data.equilibration_fs, config.data.interval_fs, config.data.timestep_fs) == (5000, 50, 5)
     assert config.data.min_length == 7.0
     assert config.split.test_last == 0.1 and isinstance(config.split.test_last, float)
-    assert [m.name for m in config.models] == ["labeler", "mean_energy"]
+    assert [m.label or m.name for m in config.models] == ["ace-B1", "ace-B2", "mean_energy"]
+    assert config.tasks.enabled() == ["accuracy", "transfer", "learning_curve"]
     assert to_dict(load_config("quick")) == to_dict(config)
 
 
@@ -39,7 +40,7 @@ def test_file_config_and_types(tmp_path):
         "data": {"elements": ["Cu", "Ni"], "equilibration_fs": 200, "min_length": 7,
                  "labeler": {"name": "emt"}, "temperatures": {"hot": 2}},
         "split": {"test_last": 0.2},
-        "models": [{"name": "mean_energy", "label": "me", "params": {"x": [1, 2]}}],
+        "models": [{"name": "acegp", "label": "me", "params": {"train_on": ["energy", "forces"]}}],
     }))
     config = load_config(path)
     assert config.name == "mine" and config.seed == 3
@@ -48,7 +49,7 @@ def test_file_config_and_types(tmp_path):
     assert config.data.labeler == {"name": "emt"}
     assert config.data.temperatures == {"hot": 2.0}
     assert config.data.frames_per_temperature == 100  # unspecified keys take defaults
-    assert config.models == [ModelConfig("mean_energy", "me", {"x": [1, 2]})]
+    assert config.models == [ModelConfig("acegp", "me", {"train_on": ["energy", "forces"]})]
 
 
 def test_empty_file_gives_defaults(tmp_path):

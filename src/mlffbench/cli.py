@@ -12,14 +12,28 @@ from mlffbench.errors import MlffbenchError
 def _cmd_run(args) -> int:
     from mlffbench.config import load_config
     from mlffbench.engine.runner import MainJob, data_table, protocol_notes, results_table, summary_counts
+    from mlffbench.errors import ConfigError
 
     config = load_config(args.config)
+    overrides = {"executor": args.executor, "workers": args.workers, "scheduler": args.scheduler}
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(config.execution, key, value)
+    if args.scheduler:
+        config.execution.executor = "dask"
+    if args.elements:
+        config.data.elements = args.elements.split(",")
+    config.check("")  # the overrides obey the config's rules
     run_dir = Path(args.run_dir or Path("runs") / config.name)
-    print(f"mlffbench run '{config.name}' -> {run_dir}", flush=True)
-    jobs = MainJob(config, run_dir).run(progress=not args.no_progress)
+    where = config.execution.scheduler or config.execution.executor
+    print(f"mlffbench run '{config.name}' -> {run_dir} (executor: {where})", flush=True)
+    try:
+        jobs = MainJob(config, run_dir).run(progress=not args.no_progress)
+    except ConfigError as exc:  # found while planning (e.g. learning-curve sizes vs the data): name the config
+        raise ConfigError(f"{args.config or 'quick'}: {exc}") from None
     print("\nReference data (TM23 protocol):")
     print(data_table(jobs))
-    print("\nScores on the TM23 full split (test = last frames of each trajectory):")
+    print()
     print(results_table(jobs))
     notes = protocol_notes(config)
     if notes:
@@ -110,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="YAML config file or built-in name (quick, tm23); default quick")
     p.add_argument("--run-dir", help="run directory (default runs/<config name>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--elements", help="comma-separated element symbols (default: the config's)")
+    p.add_argument("--executor", choices=["inprocess", "dask"], help="default: the config's execution.executor")
+    p.add_argument("--workers", type=int, help="Dask LocalCluster worker processes (default: one per core)")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler (e.g. one from dask-jobqueue)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("generate", help="generate TM23-style reference data only",

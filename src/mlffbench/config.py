@@ -91,17 +91,94 @@ class SplitConfig:
             raise ConfigError(f"{where}.test_last: a frame count must be >= 1, got {self.test_last}")
 
 
+TASKS = ("accuracy", "transfer", "learning_curve")
+
+
+@dataclass
+class TransferConfig:
+    """TM23 Figs 4-5 / Tables S9-S13: train on one temperature, test on the others."""
+
+    train: str = "cold"
+    test: list[str] = field(default_factory=lambda: ["warm", "melt"])
+
+
+@dataclass
+class LearningCurveConfig:
+    """Nested training subsets (frames drawn from the full-split training set) x replicates; power-law fit."""
+
+    sizes: list[int] = field(default_factory=lambda: [30, 90, 270])
+    replicates: int = 1
+    sweep: dict[str, list[Any]] = field(default_factory=dict)  # model param -> values: one curve per value
+
+    def check(self, where: str) -> None:
+        if len(self.sizes) < 2 or any(n < 1 for n in self.sizes) or len(set(self.sizes)) != len(self.sizes):
+            raise ConfigError(f"{where}.sizes: needs >= 2 distinct positive frame counts, got {self.sizes}")
+        _positive(where, "replicates", self.replicates)
+        if len(self.sweep) > 1:
+            raise ConfigError(f"{where}.sweep: one swept parameter at a time, got {sorted(self.sweep)}")
+
+
+@dataclass
+class TasksConfig:
+    """Which protocols run (TM23: accuracy, transfer, learning curve). A config that names no tasks gets accuracy
+    only; ``transfer: {}`` / ``learning_curve: {}`` switch those on with their defaults; null switches off."""
+
+    accuracy: bool = True
+    transfer: TransferConfig | None = None
+    learning_curve: LearningCurveConfig | None = None
+
+    def check(self, where: str, temperatures: dict[str, float]) -> None:
+        if self.transfer is not None:
+            for key, label in [("train", self.transfer.train)] + [(f"test[{i}]", t) for i, t in enumerate(self.transfer.test)]:
+                if label not in temperatures:
+                    raise ConfigError(f"{where}.transfer.{key}: '{label}' is not a data temperature "
+                                      f"({', '.join(temperatures)})")
+        if self.learning_curve is not None:
+            self.learning_curve.check(f"{where}.learning_curve")
+
+    def enabled(self) -> list[str]:
+        return [t for t in TASKS if getattr(self, t) not in (None, False)]
+
+
+@dataclass
+class ExecutionConfig:
+    """Where jobs run: ``inprocess`` (one after another, for debugging) or ``dask`` (a LocalCluster of
+    ``workers`` processes, or the cluster at ``scheduler``). A failing job is retried ``retries`` times."""
+
+    executor: str = "dask"
+    workers: int = 0  # 0 = one per CPU core
+    scheduler: str | None = None  # address of a running Dask scheduler, e.g. tcp://10.0.0.1:8786
+    retries: int = 1
+
+    def check(self, where: str) -> None:
+        if self.executor not in ("inprocess", "dask"):
+            raise ConfigError(f"{where}.executor: must be 'inprocess' or 'dask', got '{self.executor}'")
+        if self.workers < 0:
+            raise ConfigError(f"{where}.workers: must be >= 0, got {self.workers}")
+        if self.retries < 0:
+            raise ConfigError(f"{where}.retries: must be >= 0, got {self.retries}")
+
+
 @dataclass
 class ModelConfig:
     name: str
     label: str | None = None  # display name; defaults to name
     params: dict[str, Any] = field(default_factory=dict)
+    tasks: list[str] | None = None  # subset of the run's tasks for this model (default: all of them)
+    python: str | None = None  # run this model's jobs with another interpreter (python -m mlffbench.worker)
 
     def check(self, where: str) -> None:
-        from mlffbench.models.registry import model_names
+        from mlffbench.models.registry import get_model_class, model_names
 
         if self.name not in model_names():
             raise ConfigError(f"{where}.name: unknown model '{self.name}' (known: {', '.join(model_names())})")
+        for i, task in enumerate(self.tasks or []):
+            if task not in TASKS:
+                raise ConfigError(f"{where}.tasks[{i}]: unknown task '{task}' (known: {', '.join(TASKS)})")
+        try:
+            get_model_class(self.name).check_params(self.params)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.params: {exc}") from None
 
 
 @dataclass
@@ -113,10 +190,14 @@ class RunConfig:
     models: list[ModelConfig] = field(
         default_factory=lambda: [ModelConfig("labeler"), ModelConfig("mean_energy")]
     )
+    tasks: TasksConfig = field(default_factory=TasksConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     def check(self, where: str) -> None:
         self.data.check(f"{where}data")
         self.split.check(f"{where}split")
+        self.tasks.check(f"{where}tasks", self.data.temperatures)
+        self.execution.check(f"{where}execution")
         labels = [m.label or m.name for m in self.models]
         for i, model in enumerate(self.models):
             model.check(f"{where}models[{i}]")

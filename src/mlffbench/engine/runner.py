@@ -1,28 +1,25 @@
-"""The main job: config -> data jobs (TM23 protocol per element) -> score jobs (model x element) -> table.
+"""The main job: config -> job graph -> executor -> resumable store -> tables.
 
-Jobs run in this process, one after another, in dependency order; each is keyed by the hash of its inputs,
-so a re-run skips finished jobs and an interrupted run resumes. A job that raises is recorded as failed
-(message + traceback) and the run goes on.
+Planning expands elements x models x tasks into jobs: one data job per element (TM23 protocol) and fit-and-score
+jobs that depend on it. Each job is keyed by a hash of its inputs and the code version, so re-running a config
+skips finished jobs and an interrupted run resumes. Jobs run on an executor (in-process or Dask); only this
+coordinator writes the store, one transaction per state change. A failing job is retried, then recorded as
+failed with its message and traceback, and the run goes on.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
-import traceback
 from pathlib import Path
-from typing import Callable
-
 
 import mlffbench
-from mlffbench import frames as fr
-from mlffbench import metrics
 from mlffbench.config import RunConfig, to_dict
-from mlffbench.data import sample, splits
-from mlffbench.data.io import read_frames
+from mlffbench.data import sample
 from mlffbench.data.labelers import make_labeler
+from mlffbench.engine.executors import make_executor, outcome, run_job
 from mlffbench.engine.store import Job, RunStore, environment_provenance, job_key
-from mlffbench.models.registry import make_model
+from mlffbench.errors import ConfigError
+from mlffbench.tasks import TASK_MODULES
 
 CODE_VERSION = mlffbench.__version__
 
@@ -33,8 +30,8 @@ class PlannedJob:
     kind: str
     name: str
     inputs: dict
-    run: Callable[[], dict]
     depends: tuple[str, ...] = ()
+    python: str | None = None
 
 
 def protocol_notes(config: RunConfig) -> list[str]:
@@ -52,6 +49,14 @@ def protocol_notes(config: RunConfig) -> list[str]:
         notes.append(f"temperatures {data.temperatures} x T_melt (TM23: cold 0.25, warm 0.75, melt 1.25)")
     if data.min_length != 7.0:
         notes.append(f"supercell vectors >= {data.min_length:g} Å (TM23: 7 Å)")
+    for model in config.models:
+        if model.name == "acegp" and model.params.get("preset") != "tm23":
+            notes.append(f"{model.label or model.name}: one descriptor setting for every metal "
+                         f"({', '.join(f'{k} {v}' for k, v in model.params.items())}; TM23 grid-searched cutoff, "
+                         "n_max, l_max per metal, Tables S14-S17; 'preset: tm23' uses those)")
+    if config.tasks.transfer is not None:
+        t = config.tasks.transfer
+        notes.append(f"transfer: trained on every {t.train} frame, tested on every frame of {', '.join(t.test)}")
     labeler = data.relabel or data.labeler
     name = labeler if isinstance(labeler, str) else labeler.get("name")
     if name in ("lammps", "emt"):
@@ -64,120 +69,134 @@ def protocol_notes(config: RunConfig) -> list[str]:
 
 
 class MainJob:
-    def __init__(self, config: RunConfig, run_dir: str | Path):
+    def __init__(self, config: RunConfig, run_dir: str | Path, executor=None):
         self.config = config
         self.run_dir = Path(run_dir)
-        self.data_dir = self.run_dir / "data"
-        self._store: RunStore | None = None
-
-    @property
-    def store(self) -> RunStore:
-        """The run's store, created on first use (after planning succeeded, so bad input writes nothing)."""
-        if self._store is None:
-            self._store = RunStore(self.run_dir)
-        return self._store
+        self.executor = executor  # default: from config.execution, created when the run starts
 
     # -- planning -----------------------------------------------------------------------------------
     def plan(self) -> list[PlannedJob]:
+        """The job graph; raises ConfigError (nothing written) for a plan that cannot run."""
         cfg = self.config
         labeler = make_labeler(cfg.data.labeler)
         elements = sample.resolve_elements(cfg.data, labeler)
         data_cfg = to_dict(cfg.data)
+        self._check_learning_curve()
         jobs: list[PlannedJob] = []
         for element in elements:
             data_inputs = {"element": element, "data": data_cfg, "seed": cfg.seed}
             data_key = job_key("data", data_inputs, CODE_VERSION)
-            jobs.append(PlannedJob(data_key, "data", f"data:{element}", data_inputs,
-                                   lambda el=element: self._run_data(el)))
-            for model in cfg.models:
+            jobs.append(PlannedJob(data_key, "data", f"data:{element}", data_inputs))
+            for i, model in enumerate(cfg.models):
                 label = model.label or model.name
                 params = dict(model.params)
                 if model.name == "labeler":
                     params.setdefault("labeler", _spec(cfg.data.relabel or cfg.data.labeler))
-                inputs = {"data_key": data_key, "split": to_dict(cfg.split), "model": model.name,
-                          "label": label, "params": params, "seed": cfg.seed}
-                key = job_key("score", inputs, CODE_VERSION)
-                jobs.append(PlannedJob(key, "score", f"score:{element}:{label}", inputs,
-                                       lambda el=element, m=model.name, p=params, lb=label: self._run_score(el, m, p, lb),
-                                       depends=(data_key,)))
+                for task in model.tasks or cfg.tasks.enabled():
+                    if task not in cfg.tasks.enabled():
+                        continue
+                    for spec in TASK_MODULES[task].jobs(cfg, model):
+                        job_params = {**params, **spec.get("params", {})}
+                        if spec.get("params"):
+                            _check_params(model.name, job_params, f"tasks.learning_curve.sweep (models[{i}])")
+                        inputs = {"task": task, "element": element, "data_key": data_key, "model": model.name,
+                                  "label": label, "params": job_params, "seed": cfg.seed, "split": spec["split"],
+                                  "point": spec["point"], "temperatures": list(cfg.data.temperatures),
+                                  "test_last": cfg.split.test_last}
+                        key = job_key("fit_score", inputs, CODE_VERSION)
+                        inputs["job_id"] = key[:16]
+                        jobs.append(PlannedJob(key, "fit_score", _job_name(task, element, label, spec["point"]),
+                                               inputs, (data_key,), model.python))
         return jobs
 
-    # -- job bodies ---------------------------------------------------------------------------------
-    def _run_data(self, element: str) -> dict:
-        cfg = self.config.data
-        labeler = make_labeler(cfg.labeler)
-        relabeler = make_labeler(cfg.relabel) if cfg.relabel else None
-        return sample.generate_element(element, cfg, self.data_dir, labeler, relabeler, self.config.seed)
-
-    def _load_element(self, element: str) -> list:
-        frames = []
-        for label in self.config.data.temperatures:
-            frames += read_frames(sample.trajectory_path(self.data_dir, element, label), require=("energy", "forces"))
-        return frames
-
-    def _run_score(self, element: str, model_name: str, params: dict, label: str) -> dict:
-        frames = self._load_element(element)
-        split = splits.tm23_full(frames, self.config.split.test_last)
-        train = [frames[i] for i in split.train]
-        test = [frames[i] for i in split.test]
-        workdir = self.store.artifact_dir("models", element, label)
-        start = time.perf_counter()
-        potential = make_model(model_name).fit(train, None, params, workdir)
-        fit_s = time.perf_counter() - start
-        potential.save(workdir / "potential.json")
-        start = time.perf_counter()
-        predicted = potential.predict(test)
-        predict_s = time.perf_counter() - start
-        natoms = sum(len(f) for f in test)
-        return {
-            "element": element, "model": model_name, "label": label,
-            "n_train": len(train), "n_test": len(test),
-            "overall": metrics.flatten(metrics.score(predicted, test)),
-            "by_temperature": {
-                str(k): metrics.flatten(v)
-                for k, v in metrics.score_by(predicted, test, fr.TEMPERATURE_LABEL).items()
-            },
-            "fit_s": fit_s,
-            "predict_us_per_atom": 1e6 * predict_s / max(natoms, 1),
-        }
+    def _check_learning_curve(self) -> None:
+        lc = self.config.tasks.learning_curve
+        if lc is None:
+            return
+        data, split = self.config.data, self.config.split
+        per_trajectory = data.frames_per_temperature
+        n_test = split.test_last if isinstance(split.test_last, int) else max(1, round(split.test_last * per_trajectory))
+        pool = (per_trajectory - n_test) * len(data.temperatures)
+        too_big = [n for n in lc.sizes if n > pool]
+        if too_big:
+            raise ConfigError(f"tasks.learning_curve.sizes: {too_big} exceed the {pool} training frames "
+                              f"({len(data.temperatures)} x ({per_trajectory} - {n_test} test))")
 
     # -- execution ----------------------------------------------------------------------------------
     def run(self, progress: bool = True) -> list[Job]:
         cfg = self.config
-        planned = self.plan()  # validates elements/labelers before anything is written
-        self.store.set_provenance({
-            "config": to_dict(cfg), "environment": environment_provenance(),
-            "protocol_notes": protocol_notes(cfg), "code_version": CODE_VERSION,
-        })
-        for job in planned:
-            self.store.add_job(job.key, job.kind, job.name, job.inputs)
-        todo = [job for job in planned if self.store.get(job.key).status != "done"]
-        bar = _progress_bar(len(planned), len(planned) - len(todo), enabled=progress)
-        for job in todo:
-            bar.set_description(job.name)
-            failed_deps = [k for k in job.depends if self.store.get(k).status != "done"]
-            if failed_deps:
-                self.store.start(job.key)
-                self.store.fail(job.key, f"dependency failed: {', '.join(failed_deps)}", "", 0.0)
-            else:
-                self._execute(job)
-            bar.update(1)
-        bar.close()
-        jobs = [self.store.get(job.key) for job in planned]
-        self.store.close()
-        self._store = None
-        return jobs
-
-    def _execute(self, job: PlannedJob) -> None:
-        self.store.start(job.key)
-        start = time.perf_counter()
+        planned = self.plan()  # validates everything before anything is written
+        store = RunStore(self.run_dir)
         try:
-            result = job.run()
-        except Exception as exc:  # noqa: BLE001 - a failing job is a recorded result, not a crashed run
-            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            self.store.fail(job.key, message, traceback.format_exc(), time.perf_counter() - start)
+            store.set_provenance({
+                "config": to_dict(cfg), "environment": environment_provenance(),
+                "protocol_notes": protocol_notes(cfg), "code_version": CODE_VERSION,
+            })
+            for job in planned:
+                store.add_job(job.key, job.kind, job.name, job.inputs)
+            self._execute(planned, store, progress)
+            return [store.get(job.key) for job in planned]
+        finally:
+            store.close()
+
+    def _execute(self, planned: list[PlannedJob], store: RunStore, progress: bool) -> None:
+        todo = [job for job in planned if store.get(job.key).status != "done"]
+        bar = _progress_bar(len(planned), len(planned) - len(todo), enabled=progress)
+        if not todo:
+            bar.close()
             return
-        self.store.finish(job.key, result, time.perf_counter() - start)
+        executor = self.executor or make_executor(self.config.execution)
+        retries = self.config.execution.retries
+        running: dict = {}
+        tries: dict[str, int] = {}
+        try:
+            while todo or running:
+                for job in list(todo):
+                    states = [store.get(k).status for k in job.depends]
+                    if "failed" in states:
+                        todo.remove(job)
+                        store.start(job.key)
+                        store.fail(job.key, f"dependency failed: {', '.join(job.depends)}", "", 0.0)
+                        bar.update(1)
+                    elif all(s == "done" for s in states):
+                        todo.remove(job)
+                        store.start(job.key)
+                        running[executor.submit(run_job, job.kind, job.inputs, str(self.run_dir), job.python)] = job
+                if not running:
+                    continue
+                for future in executor.wait(list(running)):
+                    job = running.pop(future)
+                    out = outcome(future)
+                    if out["ok"]:
+                        store.finish(job.key, out["result"], out["wall_s"])
+                    elif tries.get(job.key, 0) < retries:
+                        tries[job.key] = tries.get(job.key, 0) + 1
+                        store.start(job.key)
+                        running[executor.submit(run_job, job.kind, job.inputs, str(self.run_dir), job.python)] = job
+                        continue
+                    else:
+                        store.fail(job.key, out["error"], out["log"], out["wall_s"])
+                    bar.set_description(job.name[:22])  # the job that just finished
+                    bar.update(1)
+        finally:
+            bar.close()
+            if self.executor is None:
+                executor.close()
+
+
+def _check_params(model_name: str, params: dict, where: str) -> None:
+    from mlffbench.models.registry import get_model_class
+
+    try:
+        get_model_class(model_name).check_params(params)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _job_name(task: str, element: str, label: str, point: dict) -> str:
+    extra = "".join(f":{k}={v}" for k, v in point.items() if k != "sweep") + \
+        "".join(f":{k}={v}" for k, v in point.get("sweep", {}).items())
+    return f"{task}:{element}:{label}{extra}"
 
 
 def _spec(labeler) -> dict:
@@ -192,29 +211,27 @@ def _progress_bar(total: int, done: int, enabled: bool):
 
 
 def results_table(jobs: list[Job]) -> str:
-    """Per-metal text table of the score jobs (MAEs in meV/Å, meV/atom, meV/Å³ as TM23 Tables S7-S13;
-    percent = 100 MAE/MAV, TM23 Eq. 2)."""
-    header = ["metal", "model", "train", "test", "F MAE", "F %", "E MAE", "E %", "S MAE", "S %"]
-    units = ["", "", "frames", "frames", "meV/Å", "", "meV/atom", "", "meV/Å³", ""]
-    rows, problems = [], []
+    """One text table per task (accuracy, transfer, learning curve), then the jobs that did not finish."""
+    results: dict[str, list[dict]] = {}
+    problems = []
     for job in jobs:
-        if job.kind != "score":
+        if job.kind != "fit_score":
             continue
-        _, element, label = job.name.split(":", 2)
-        if job.status != "done":
-            rows.append([element, label] + [job.status] + ["-"] * 7)
-            problems.append(f"  ({job.status}) {element} {label}: {job.error or ''}")
-            continue
-        r, o = job.result, job.result["overall"]
-        rows.append([
-            element, label, str(r["n_train"]), str(r["n_test"]),
-            f"{1e3 * o['forces.mae']:.2f}", f"{o['forces.percent']:.2f}",
-            f"{1e3 * o['energy_per_atom.mae']:.3f}", f"{o['energy_per_atom.percent']:.3f}",
-            f"{1e3 * o['stress.mae']:.3f}", f"{o['stress.percent']:.2f}",
-        ])
-    widths = [max(len(str(x)) for x in col) for col in zip(header, units, *rows)]
-    fmt = lambda row: "  ".join(str(x).rjust(w) if i > 1 else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths)))  # noqa: E731
-    return "\n".join([fmt(header), fmt(units)] + [fmt(r) for r in rows] + problems)
+        if job.status == "done":
+            results.setdefault(job.result["task"], []).append(job.result)
+        else:
+            problems.append(f"  ({job.status}) {job.name}: {job.error or ''}")
+    titles = {"accuracy": "Accuracy: TM23 full split (MAE; % = 100 MAE/MAV, TM23 Eq. 2)",
+              "transfer": "Temperature transfer: trained on one temperature, tested on the others (TM23 Figs 4-5)",
+              "learning_curve": "Learning curves: force MAE per training size; b = log-log slope, R² (TM23 Fig 6, "
+                                "MS25 data training rate)"}
+    parts = []
+    for task, module in TASK_MODULES.items():
+        if task in results:
+            parts.append(f"{titles[task]}\n{module.table(module.summarise(results[task]))}")
+    if problems:
+        parts.append("Not finished:\n" + "\n".join(problems))
+    return "\n\n".join(parts)
 
 
 def data_table(jobs: list[Job]) -> str:

@@ -73,6 +73,18 @@ class Model(ABC):
 
     name: str = ""
     potential_class: type[Potential] = Potential
+    #: params this family accepts; None = any (families that validate override ``check_params``)
+    param_keys: tuple[str, ...] | None = None
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> None:
+        """Raise ConfigError for params this family cannot use; called when a run is planned, before any work."""
+        from mlffbench.errors import ConfigError
+
+        if cls.param_keys is not None:
+            unknown = sorted(set(params) - set(cls.param_keys))
+            if unknown:
+                raise ConfigError(f"{cls.name}: unknown param(s) {unknown} (known: {list(cls.param_keys)})")
 
     @abstractmethod
     def fit(

@@ -49,6 +49,7 @@ class LabelerModel(Model):
 
     name = "labeler"
     potential_class = LabelerPotential
+    param_keys = ("labeler",)
 
     def fit(self, train, valid, params, workdir) -> LabelerPotential:
         spec = params.get("labeler")
@@ -82,6 +83,7 @@ class MeanEnergyPotential(Potential):
 class MeanEnergyModel(Model):
     name = "mean_energy"
     potential_class = MeanEnergyPotential
+    param_keys = ()
 
     def fit(self, train: Sequence[Atoms], valid, params, workdir) -> MeanEnergyPotential:
         if not train:

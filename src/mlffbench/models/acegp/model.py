@@ -18,6 +18,7 @@ with FLARE's variance rule rather than in FLARE's on-the-fly loop with periodic 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -213,12 +214,67 @@ def _frame_labels(frame: Atoms, index: int, train_on: Sequence[str]):
     return out
 
 
+@dataclass
+class Prepared:
+    """Everything a fit needs besides the hyperparameters: the expensive part (descriptors, sparse set, label
+    statistics), so several hyperparameter choices can be solved from one pass over the data."""
+
+    params: dict
+    descriptor: AceDescriptor
+    sparse: SparseSet
+    stats: Statistics
+    shift: np.ndarray
+    chosen: list
+    timings: dict
+
+    @property
+    def initial(self) -> np.ndarray:
+        p = self.params
+        return np.log([p["sigma"], p["sigma_e"], p["sigma_f"], p["sigma_s"]])
+
+    def solve(self, x: np.ndarray, optimisation: dict | None = None) -> AceGPPotential:
+        """The potential for hyperparameters x = log(sigma, sigma_E, sigma_F, sigma_S)."""
+        active = self.stats.n > 0
+        lml, _, R_B, u = log_marginal_likelihood(x, self.stats, active)
+        sigma, s_e, s_f, s_s = (float(v) for v in np.exp(x))
+        alpha = sigma**2 * solve_triangular(self.sparse.L, u, trans="T", lower=True, check_finite=False)
+        info = {
+            "n_sparse": len(self.sparse), "descriptor_dim": self.descriptor.dim, "n_parameters": int(alpha.size),
+            "log_marginal_likelihood": float(lml), "labels": dict(zip(GROUPS, self.stats.n.tolist())),
+            "optimisation": optimisation or {"performed": False}, "timings": dict(self.timings),
+            "params": self.params, "deviations": list(DEVIATIONS), "sparse_atoms": [c.tolist() for c in self.chosen],
+        }
+        hyps = {"sigma": sigma, "sigma_e": s_e, "sigma_f": s_f, "sigma_s": s_s,
+                "energy_noise": self.params["energy_noise"]}
+        return AceGPPotential(self.descriptor, self.params["power"], hyps, self.sparse.U, self.sparse.species,
+                              alpha, self.sparse.L, R_B, self.shift, info)
+
+    def optimise(self) -> AceGPPotential:
+        """Maximise the log marginal likelihood from the initial hyperparameters, then solve."""
+        p = self.params
+        t0 = time.perf_counter()
+        x, res = optimise_hyperparameters(self.initial, self.stats, self.stats.n > 0, p["max_iter"], p["gtol"],
+                                          self.sparse.L)
+        self.timings["hyperparameters_s"] = time.perf_counter() - t0
+        return self.solve(x, {"performed": True, "iterations": int(res.nit), "converged": bool(res.success),
+                              "at_bound": res.at_bound, "message": str(res.message)})
+
+
 class AceGPModel(Model):
     name = "acegp"
     potential_class = AceGPPotential
 
+    @classmethod
+    def check_params(cls, params: dict) -> None:
+        resolve_params(params)
+
     def fit(self, train: Sequence[Atoms], valid: Sequence[Atoms] | None, params: dict, workdir=None,
             progress=None) -> AceGPPotential:
+        prepared = self.prepare(train, params, progress)
+        return prepared.optimise() if prepared.params["optimise"] else prepared.solve(prepared.initial)
+
+    def prepare(self, train: Sequence[Atoms], params: dict, progress=None) -> Prepared:
+        """Descriptors, sparse selection and the label statistics of the training frames."""
         if not train:
             raise DataError("acegp: empty training set")
         p = resolve_params(params)
@@ -229,7 +285,6 @@ class AceGPModel(Model):
             best = tm23_best(p["descriptor"], p["power"], chemical_symbols[species[0]])
             p = resolve_params({**params, **{k: v for k, v in best.items() if k not in params}})
         descriptor = AceDescriptor(p["descriptor"], float(p["cutoff"]), p["n_max"], p["l_max"], species)
-        zeta = p["power"]
         timings = {}
         labels = [_frame_labels(f, k, p["train_on"]) for k, f in enumerate(train)]
         shift = (composition_shift(train, descriptor) if p["energy_shift"] == "composition"
@@ -240,7 +295,7 @@ class AceGPModel(Model):
         for frame in train:
             env = descriptor.environments(frame)
             frame_envs.append((unit_rows(env.desc)[0], env.species))
-        sparse = SparseSet(descriptor.dim, zeta, p["jitter"])
+        sparse = SparseSet(descriptor.dim, p["power"], p["jitter"])
         chosen = select(p["sparse_method"], frame_envs, sparse, p["sparse_per_frame"], p["seed"])
         del frame_envs
         timings["sparse_selection_s"] = time.perf_counter() - t0
@@ -265,26 +320,4 @@ class AceGPModel(Model):
                 progress(k + 1, len(train))
         stats.finish()
         timings["kernels_s"] = time.perf_counter() - t0
-
-        active = stats.n > 0
-        x = np.log([p["sigma"], p["sigma_e"], p["sigma_f"], p["sigma_s"]])
-        t0 = time.perf_counter()
-        optimisation = {"performed": False}
-        if p["optimise"]:
-            x, res = optimise_hyperparameters(x, stats, active, p["max_iter"], p["gtol"], sparse.L)
-            optimisation = {"performed": True, "iterations": int(res.nit), "converged": bool(res.success),
-                            "at_bound": res.at_bound,
-                            "message": str(res.message)}
-        lml, _, R_B, u = log_marginal_likelihood(x, stats, active)
-        timings["hyperparameters_s"] = time.perf_counter() - t0
-        sigma, s_e, s_f, s_s = (float(v) for v in np.exp(x))
-        alpha = sigma**2 * solve_triangular(sparse.L, u, trans="T", lower=True, check_finite=False)
-
-        info = {
-            "n_sparse": len(sparse), "descriptor_dim": descriptor.dim, "n_parameters": int(alpha.size),
-            "log_marginal_likelihood": float(lml), "labels": dict(zip(GROUPS, stats.n.tolist())),
-            "optimisation": optimisation, "timings": timings, "params": p, "deviations": list(DEVIATIONS),
-            "sparse_atoms": [c.tolist() for c in chosen],
-        }
-        hyps = {"sigma": sigma, "sigma_e": s_e, "sigma_f": s_f, "sigma_s": s_s, "energy_noise": p["energy_noise"]}
-        return AceGPPotential(descriptor, zeta, hyps, sparse.U, sparse.species, alpha, sparse.L, R_B, shift, info)
+        return Prepared(p, descriptor, sparse, stats, shift, chosen, timings)

@@ -1,0 +1,116 @@
+"""Executors run job bodies (``mlffbench.engine.jobs.execute``) and hand back outcomes; the coordinator alone
+writes the store. ``InProcessExecutor`` runs each job at submission (debugging, tests); ``DaskExecutor`` uses an
+embedded LocalCluster (one single-threaded worker process per core) or an existing cluster by address, e.g. one
+started by dask-jobqueue on SLURM (see docs/cluster.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+import traceback
+from concurrent.futures import Future
+from pathlib import Path
+
+
+def run_job(kind: str, inputs: dict, run_dir: str, python: str | None = None) -> dict:
+    """Outcome of one job as a dict (never raises): {"ok", "result" | "error" + "log", "wall_s"}.
+
+    With ``python`` the job runs in that interpreter through ``python -m mlffbench.worker JOB_DIR``."""
+    start = time.perf_counter()
+    try:
+        if python:
+            result = run_in_subprocess(python, kind, inputs, run_dir)
+        else:
+            from mlffbench.engine.jobs import execute
+
+            result = execute(kind, inputs, run_dir)
+        return {"ok": True, "result": result, "wall_s": time.perf_counter() - start}
+    except Exception as exc:  # noqa: BLE001 - a failing job is a recorded result
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
+                "log": traceback.format_exc(), "wall_s": time.perf_counter() - start}
+
+
+def run_in_subprocess(python: str, kind: str, inputs: dict, run_dir: str) -> dict:
+    """Run a job in another Python environment: inputs and outputs are files in a job directory."""
+    jobs_root = Path(run_dir) / "jobs"
+    jobs_root.mkdir(parents=True, exist_ok=True)
+    job_dir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=jobs_root))
+    (job_dir / "job.json").write_text(json.dumps({"kind": kind, "inputs": inputs, "run_dir": str(run_dir)}))
+    proc = subprocess.run([python, "-m", "mlffbench.worker", str(job_dir)], capture_output=True, text=True)
+    if (job_dir / "result.json").is_file():
+        return json.loads((job_dir / "result.json").read_text())
+    error = job_dir / "error.json"
+    if error.is_file():
+        raise RuntimeError(json.loads(error.read_text())["error"])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
+    raise RuntimeError(f"worker {python} exited {proc.returncode} without a result: {tail[0]}")
+
+
+class InProcessExecutor:
+    name = "inprocess"
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+    def wait(self, futures):
+        return set(futures)
+
+    def close(self) -> None:
+        pass
+
+
+class DaskExecutor:
+    name = "dask"
+
+    def __init__(self, workers: int = 0, scheduler: str | None = None):
+        import dask
+        from dask.distributed import Client, LocalCluster
+
+        if scheduler:
+            self.cluster = None
+            self.client = Client(scheduler)
+        else:
+            n = workers or os.cpu_count() or 1
+            # one thread per worker process; BLAS and numba likewise, so n workers use n cores, not n^2
+            threads = {k: 1 for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                      "NUMBA_NUM_THREADS")}
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": threads,
+                                  "distributed.worker.daemon": False}):
+                self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                            dashboard_address=None, silence_logs=40)
+            self.client = Client(self.cluster)
+
+    def submit(self, fn, *args):
+        return self.client.submit(fn, *args, pure=False)
+
+    def wait(self, futures):
+        from dask.distributed import wait
+
+        return wait(list(futures), return_when="FIRST_COMPLETED").done
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def outcome(future) -> dict:
+    """The outcome of a finished future; a worker that died (segfault, OOM kill) becomes a failed outcome."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0], "log": repr(exc), "wall_s": 0.0}
+
+
+def make_executor(execution) -> InProcessExecutor | DaskExecutor:
+    if execution.executor == "inprocess":
+        return InProcessExecutor()
+    return DaskExecutor(execution.workers, execution.scheduler)
+
+
+__all__ = ["run_job", "InProcessExecutor", "DaskExecutor", "make_executor", "outcome"]
