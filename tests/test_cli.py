@@ -79,6 +79,7 @@ def test_subcommand_help(sub):
         ({"models": [{"name": "acegp", "params": {"cutoff": -5}}]}, ["models[0].params", "cutoff"]),
         ({"models": [{"name": "acegp", "tasks": ["acuracy"]}]}, ["models[0].tasks[0]", "acuracy"]),
         ({"tasks": {"transfer": {"train": "hot"}}}, ["tasks.transfer.train", "hot"]),
+        ({"tasks": {"transfer": {"test": []}}}, ["tasks.transfer.test"]),
         ({"tasks": {"learning_curve": {"sizes": [5]}}}, ["tasks.learning_curve.sizes"]),
         ({"tasks": {"learning_curve": {"sizes": [10, 500]}}}, ["tasks.learning_curve.sizes", "500"]),
         ({"tasks": {"learning_curve": {"sweep": {"l_max": [1, 2], "n_max": [3]}}}}, ["tasks.learning_curve.sweep"]),
@@ -88,7 +89,7 @@ def test_subcommand_help(sub):
         (["a", "list"], ["top level"]),
     ],
     ids=["unknown-key", "wrong-type", "impossible-value", "interval", "unknown-model", "bad-fraction",
-         "duplicate-label", "param-typo", "param-value", "unknown-task", "transfer-label", "one-size",
+         "duplicate-label", "param-typo", "param-value", "unknown-task", "transfer-label", "transfer-no-test", "one-size",
          "size-exceeds-pool", "two-sweeps", "sweep-value", "executor", "not-a-mapping"],
 )
 def test_bad_config(tmp_path, config, needles):

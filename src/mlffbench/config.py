@@ -129,6 +129,8 @@ class TasksConfig:
 
     def check(self, where: str, temperatures: dict[str, float]) -> None:
         if self.transfer is not None:
+            if not self.transfer.test:
+                raise ConfigError(f"{where}.transfer.test: needs at least one temperature to test on")
             for key, label in [("train", self.transfer.train)] + [(f"test[{i}]", t) for i, t in enumerate(self.transfer.test)]:
                 if label not in temperatures:
                     raise ConfigError(f"{where}.transfer.{key}: '{label}' is not a data temperature "
@@ -168,17 +170,14 @@ class ModelConfig:
     python: str | None = None  # run this model's jobs with another interpreter (python -m mlffbench.worker)
 
     def check(self, where: str) -> None:
-        from mlffbench.models.registry import get_model_class, model_names
+        from mlffbench.models.registry import model_names
 
         if self.name not in model_names():
             raise ConfigError(f"{where}.name: unknown model '{self.name}' (known: {', '.join(model_names())})")
         for i, task in enumerate(self.tasks or []):
             if task not in TASKS:
                 raise ConfigError(f"{where}.tasks[{i}]: unknown task '{task}' (known: {', '.join(TASKS)})")
-        try:
-            get_model_class(self.name).check_params(self.params)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}.params: {exc}") from None
+        check_model_params(self.name, self.params, f"{where}.params")
 
 
 @dataclass
@@ -203,6 +202,16 @@ class RunConfig:
             model.check(f"{where}models[{i}]")
         if len(set(labels)) != len(labels):
             raise ConfigError(f"{where}models: model labels must be unique, got {labels}")
+
+
+def check_model_params(model_name: str, params: dict, where: str) -> None:
+    """The model family's own params check, its ConfigError prefixed with ``where``."""
+    from mlffbench.models.registry import get_model_class
+
+    try:
+        get_model_class(model_name).check_params(params)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _positive(where: str, key: str, value) -> None:

@@ -10,6 +10,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from mlffbench.errors import one_line
+
 
 def _write(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
@@ -29,9 +31,8 @@ def main(argv: list[str] | None = None) -> int:
 
         result = execute(job["kind"], job["inputs"], job["run_dir"])
     except Exception as exc:  # noqa: BLE001 - reported to the coordinator through error.json
-        _write(job_dir / "error.json", {"error": f"{type(exc).__name__}: {exc}".splitlines()[0],
-                                        "log": traceback.format_exc()})
-        print(f"mlffbench.worker: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _write(job_dir / "error.json", {"error": one_line(exc), "log": traceback.format_exc()})
+        print(f"mlffbench.worker: {one_line(exc)}", file=sys.stderr)
         return 1
     _write(job_dir / "result.json", result)
     return 0

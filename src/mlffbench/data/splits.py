@@ -93,7 +93,8 @@ def trajectories(frames: Sequence[Atoms]) -> dict[str, np.ndarray]:
     return out
 
 
-def _n_test(test_last: int | float, n: int, key: str) -> int:
+def n_test(test_last: int | float, n: int, key: str) -> int:
+    """Test frames held out of a trajectory of n frames (ValueError naming trajectory ``key`` if none is left)."""
     if isinstance(test_last, bool) or not isinstance(test_last, (int, float, np.integer, np.floating)):
         raise ValueError(f"test_last must be an int count or a float fraction in (0, 1), got {test_last!r}")
     if isinstance(test_last, (float, np.floating)):
@@ -119,7 +120,7 @@ def tm23_full(frames: Sequence[Atoms], test_last: int | float = 100, *, name: st
     """
     train, test, counts = [], [], {}
     for key, idx in trajectories(frames).items():
-        k = _n_test(test_last, len(idx), key)
+        k = n_test(test_last, len(idx), key)
         train.append(idx[:-k])
         test.append(idx[-k:])
         counts[key] = [len(idx) - k, k]

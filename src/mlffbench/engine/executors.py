@@ -14,6 +14,8 @@ import traceback
 from concurrent.futures import Future
 from pathlib import Path
 
+from mlffbench.errors import one_line
+
 
 def run_job(kind: str, inputs: dict, run_dir: str, python: str | None = None) -> dict:
     """Outcome of one job as a dict (never raises): {"ok", "result" | "error" + "log", "wall_s"}.
@@ -29,8 +31,8 @@ def run_job(kind: str, inputs: dict, run_dir: str, python: str | None = None) ->
             result = execute(kind, inputs, run_dir)
         return {"ok": True, "result": result, "wall_s": time.perf_counter() - start}
     except Exception as exc:  # noqa: BLE001 - a failing job is a recorded result
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
-                "log": traceback.format_exc(), "wall_s": time.perf_counter() - start}
+        return {"ok": False, "error": one_line(exc), "log": traceback.format_exc(),
+                "wall_s": time.perf_counter() - start}
 
 
 def run_in_subprocess(python: str, kind: str, inputs: dict, run_dir: str) -> dict:
@@ -104,7 +106,7 @@ def outcome(future) -> dict:
     try:
         return future.result()
     except Exception as exc:  # noqa: BLE001
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0], "log": repr(exc), "wall_s": 0.0}
+        return {"ok": False, "error": one_line(exc), "log": repr(exc), "wall_s": 0.0}
 
 
 def make_executor(execution) -> InProcessExecutor | DaskExecutor:

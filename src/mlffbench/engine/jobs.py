@@ -52,6 +52,9 @@ def load_element(run_dir: Path, element: str, temperatures) -> list:
 def make_split(frames, spec: dict, test_last, seed: int) -> tuple[splits.Split, dict[str, list[int]]]:
     """The training split of a job and its named test sets (indices into ``frames``)."""
     how = spec["kind"]
+    if how == "transfer":  # one training set (every frame of spec["train"]), one test set per other temperature
+        per_test = [splits.transfer(frames, spec["train"], label) for label in spec["test"]]
+        return per_test[0], {label: s.test.tolist() for label, s in zip(spec["test"], per_test)}
     full = splits.tm23_full(frames, test_last)
     if how == "tm23_full":
         return full, {"test": full.test.tolist()}
@@ -59,12 +62,6 @@ def make_split(frames, spec: dict, test_last, seed: int) -> tuple[splits.Split, 
         (lc,) = [s for s in splits.learning_curve_splits(full, [spec["size"]], spec["set_id"] + 1, seed)
                  if s.meta["set_id"] == spec["set_id"]]
         return lc, {"test": full.test.tolist()}
-    if how == "transfer":
-        tests = {}
-        for label in spec["test"]:
-            split = splits.transfer(frames, spec["train"], label)
-            tests[label] = split.test.tolist()
-        return split, tests
     raise ValueError(f"unknown split kind {how!r}")
 
 

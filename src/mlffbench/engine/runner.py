@@ -13,8 +13,8 @@ import dataclasses
 from pathlib import Path
 
 import mlffbench
-from mlffbench.config import RunConfig, to_dict
-from mlffbench.data import sample
+from mlffbench.config import RunConfig, check_model_params, to_dict
+from mlffbench.data import sample, splits
 from mlffbench.data.labelers import make_labeler
 from mlffbench.engine.executors import make_executor, outcome, run_job
 from mlffbench.engine.store import Job, RunStore, environment_provenance, job_key
@@ -82,6 +82,7 @@ class MainJob:
         elements = sample.resolve_elements(cfg.data, labeler)
         data_cfg = to_dict(cfg.data)
         self._check_learning_curve()
+        enabled = cfg.tasks.enabled()
         jobs: list[PlannedJob] = []
         for element in elements:
             data_inputs = {"element": element, "data": data_cfg, "seed": cfg.seed}
@@ -92,13 +93,11 @@ class MainJob:
                 params = dict(model.params)
                 if model.name == "labeler":
                     params.setdefault("labeler", _spec(cfg.data.relabel or cfg.data.labeler))
-                for task in model.tasks or cfg.tasks.enabled():
-                    if task not in cfg.tasks.enabled():
-                        continue
+                for task in [t for t in enabled if model.tasks is None or t in model.tasks]:
                     for spec in TASK_MODULES[task].jobs(cfg, model):
                         job_params = {**params, **spec.get("params", {})}
                         if spec.get("params"):
-                            _check_params(model.name, job_params, f"tasks.learning_curve.sweep (models[{i}])")
+                            check_model_params(model.name, job_params, f"tasks.learning_curve.sweep (models[{i}])")
                         inputs = {"task": task, "element": element, "data_key": data_key, "model": model.name,
                                   "label": label, "params": job_params, "seed": cfg.seed, "split": spec["split"],
                                   "point": spec["point"], "temperatures": list(cfg.data.temperatures),
@@ -115,7 +114,10 @@ class MainJob:
             return
         data, split = self.config.data, self.config.split
         per_trajectory = data.frames_per_temperature
-        n_test = split.test_last if isinstance(split.test_last, int) else max(1, round(split.test_last * per_trajectory))
+        try:
+            n_test = splits.n_test(split.test_last, per_trajectory, "data.frames_per_temperature")
+        except ValueError as exc:
+            raise ConfigError(f"split.test_last: {exc}") from None
         pool = (per_trajectory - n_test) * len(data.temperatures)
         too_big = [n for n in lc.sizes if n > pool]
         if too_big:
@@ -149,19 +151,24 @@ class MainJob:
         retries = self.config.execution.retries
         running: dict = {}
         tries: dict[str, int] = {}
+
+        def submit(job: PlannedJob) -> None:
+            store.start(job.key)
+            running[executor.submit(run_job, job.kind, job.inputs, str(self.run_dir), job.python)] = job
+
         try:
             while todo or running:
                 for job in list(todo):
-                    states = [store.get(k).status for k in job.depends]
-                    if "failed" in states:
+                    states = {k: store.get(k).status for k in job.depends}
+                    failed = [k for k, s in states.items() if s == "failed"]
+                    if failed:
                         todo.remove(job)
                         store.start(job.key)
-                        store.fail(job.key, f"dependency failed: {', '.join(job.depends)}", "", 0.0)
+                        store.fail(job.key, f"dependency failed: {', '.join(failed)}", "", 0.0)
                         bar.update(1)
-                    elif all(s == "done" for s in states):
+                    elif all(s == "done" for s in states.values()):
                         todo.remove(job)
-                        store.start(job.key)
-                        running[executor.submit(run_job, job.kind, job.inputs, str(self.run_dir), job.python)] = job
+                        submit(job)
                 if not running:
                     continue
                 for future in executor.wait(list(running)):
@@ -171,8 +178,7 @@ class MainJob:
                         store.finish(job.key, out["result"], out["wall_s"])
                     elif tries.get(job.key, 0) < retries:
                         tries[job.key] = tries.get(job.key, 0) + 1
-                        store.start(job.key)
-                        running[executor.submit(run_job, job.kind, job.inputs, str(self.run_dir), job.python)] = job
+                        submit(job)
                         continue
                     else:
                         store.fail(job.key, out["error"], out["log"], out["wall_s"])
@@ -182,15 +188,6 @@ class MainJob:
             bar.close()
             if self.executor is None:
                 executor.close()
-
-
-def _check_params(model_name: str, params: dict, where: str) -> None:
-    from mlffbench.models.registry import get_model_class
-
-    try:
-        get_model_class(model_name).check_params(params)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _job_name(task: str, element: str, label: str, point: dict) -> str:
@@ -221,14 +218,10 @@ def results_table(jobs: list[Job]) -> str:
             results.setdefault(job.result["task"], []).append(job.result)
         else:
             problems.append(f"  ({job.status}) {job.name}: {job.error or ''}")
-    titles = {"accuracy": "Accuracy: TM23 full split (MAE; % = 100 MAE/MAV, TM23 Eq. 2)",
-              "transfer": "Temperature transfer: trained on one temperature, tested on the others (TM23 Figs 4-5)",
-              "learning_curve": "Learning curves: force MAE per training size; b = log-log slope, R² (TM23 Fig 6, "
-                                "MS25 data training rate)"}
     parts = []
     for task, module in TASK_MODULES.items():
         if task in results:
-            parts.append(f"{titles[task]}\n{module.table(module.summarise(results[task]))}")
+            parts.append(f"{module.TITLE}\n{module.table(module.summarise(results[task]))}")
     if problems:
         parts.append("Not finished:\n" + "\n".join(problems))
     return "\n\n".join(parts)

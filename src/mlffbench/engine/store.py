@@ -89,11 +89,6 @@ class RunStore:
     def close(self) -> None:
         self._conn.close()
 
-    def artifact_dir(self, *parts: str) -> Path:
-        path = self.dir.joinpath(*parts)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
     # -- jobs ---------------------------------------------------------------------------------------
     def add_job(self, key: str, kind: str, name: str, inputs: dict) -> Job:
         """Register a job (no-op if it exists); a job left 'running' by a killed run becomes 'pending'."""

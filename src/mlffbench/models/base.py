@@ -17,6 +17,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from mlffbench import frames as fr
+from mlffbench.errors import ConfigError
 
 
 class Potential(Calculator, ABC):
@@ -79,8 +80,6 @@ class Model(ABC):
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> None:
         """Raise ConfigError for params this family cannot use; called when a run is planned, before any work."""
-        from mlffbench.errors import ConfigError
-
         if cls.param_keys is not None:
             unknown = sorted(set(params) - set(cls.param_keys))
             if unknown:

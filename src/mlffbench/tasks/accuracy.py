@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlffbench.report_text import format_table
+
+TITLE = "Accuracy: TM23 full split (MAE; % = 100 MAE/MAV, TM23 Eq. 2)"
+
 
 def jobs(config, model) -> list[dict]:
     return [{"split": {"kind": "tm23_full"}, "point": {}}]
@@ -41,8 +45,6 @@ def summarise(results: list[dict]) -> list[AccuracyRow]:
 
 
 def table(rows: list[AccuracyRow]) -> str:
-    from mlffbench.report_text import format_table
-
     temps = sorted({k for r in rows for k in r.by_temperature}, key=_temperature_order)
     header = ["metal", "model", "train", "test", "F MAE", "F %", "E MAE", "E %", "S MAE", "S %"] + \
         [f"F % {t}" for t in temps] + ["fit s"]

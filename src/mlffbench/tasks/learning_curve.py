@@ -10,6 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlffbench.report_text import format_table
+
+TITLE = ("Learning curves: force MAE per training size; b = log-log slope, R² (TM23 Fig 6, "
+         "MS25 data training rate)")
+
 
 def jobs(config, model) -> list[dict]:
     lc = config.tasks.learning_curve
@@ -71,8 +76,6 @@ def summarise(results: list[dict]) -> list[CurveRow]:
 
 
 def table(rows: list[CurveRow]) -> str:
-    from mlffbench.report_text import format_table
-
     def law(p):
         return f"{p.b:+.2f} ({p.r2:.2f})" if p else "-"
 

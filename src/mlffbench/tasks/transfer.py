@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlffbench.report_text import format_table
+
+TITLE = "Temperature transfer: trained on one temperature, tested on the others (TM23 Figs 4-5)"
+
 
 def jobs(config, model) -> list[dict]:
     t = config.tasks.transfer
@@ -38,8 +42,6 @@ def summarise(results: list[dict]) -> list[TransferRow]:
 
 
 def table(rows: list[TransferRow]) -> str:
-    from mlffbench.report_text import format_table
-
     header = ["metal", "model", "train", "test", "F MAE", "F %", "E MAE", "E %", "S %"]
     units = ["", "", "", "", "meV/Å", "", "meV/atom", "", ""]
     body = [[r.element, r.model, f"{r.train} ({r.n_train})", f"{r.test} ({r.n_test})", f"{1e3 * r.force_mae:.2f}",
