@@ -283,3 +283,20 @@ def test_kill9_resume_matches_uninterrupted_run(tmp_path):
         assert not path.name.endswith((".extxyz", ".xyz", ".json"))
     for path in (resumed_dir / "models").rglob("potential.json"):
         load_potential(path)  # every saved model is complete
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--elements", "Xx"], ["data.elements[0]", "Xx"]),
+    (["--workers", "-1"], ["execution.workers", "-1"]),
+])
+def test_cli_override_errors_name_the_config(tmp_path, capsys, args, needles):
+    """--elements/--workers are applied on top of a config: their one-line error names that config file."""
+    from mlffbench.cli import main
+
+    config = write_config(tmp_path / "tiny.yaml", TINY)
+    assert main(["run", str(config), "--run-dir", str(tmp_path / "run"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(config) in err and "override" in err
+    for needle in needles:
+        assert needle in err, err
+    assert not (tmp_path / "run").exists()

@@ -23,7 +23,10 @@ def _cmd_run(args) -> int:
         config.execution.executor = "dask"
     if args.elements:
         config.data.elements = args.elements.split(",")
-    config.check("")  # the overrides obey the config's rules
+    try:
+        config.check("")  # the overrides obey the config's rules
+    except ConfigError as exc:  # name the config file the overrides were applied to
+        raise ConfigError(f"{args.config or 'quick'} (with command-line overrides): {exc}") from None
     run_dir = Path(args.run_dir or Path("runs") / config.name)
     where = config.execution.scheduler or config.execution.executor
     print(f"mlffbench run '{config.name}' -> {run_dir} (executor: {where})", flush=True)
@@ -114,6 +117,33 @@ def _cmd_check(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    import json
+
+    from mlffbench.report import build_report
+
+    extra = None
+    if args.properties:
+        try:
+            extra = json.loads(Path(args.properties).read_text())
+        except (OSError, ValueError) as exc:
+            raise MlffbenchError(f"{args.properties}: cannot read element properties ({exc})") from None
+        if not isinstance(extra, dict) or not all(isinstance(v, dict) for v in extra.values()):
+            raise MlffbenchError(f"{args.properties}: expected {{symbol: {{property: number}}}}")
+    paths = build_report(args.run, args.out, parity=not args.no_parity, extra_properties=extra)
+    print(f"wrote {paths['html']} (+ {paths['csv'].name}, {paths['json'].name})")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from mlffbench.report import write_compare
+
+    text, paths = write_compare(args.runs, args.out)
+    print(text)
+    print(f"\nwrote {paths['html']} and {paths['csv']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlffbench", description="Benchmark and crash-test machine-learned force fields.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,6 +184,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--require", default="energy,forces", help="labels that must be present (comma-separated; default energy,forces)")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("report", help="HTML report (+ CSV/JSON) of a run, from its store",
+                       description="Heatmaps, parity/learning-curve/cost/observables plots, correlations and a "
+                                   "claims summary in one self-contained HTML file; no retraining.")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--out", help="HTML file (default RUN/report/report.html; .csv and .json beside it)")
+    p.add_argument("--no-parity", action="store_true", help="skip parity plots (they re-predict the test sets)")
+    p.add_argument("--properties", help='JSON {symbol: {property: value}} of extra element properties '
+                                        '(e.g. d_band_centre_eV) for the correlation plots')
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("compare", help="leaderboard across runs and models",
+                       description="Rank every (run, model) by mean force % error; text table, HTML and CSV.")
+    p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("--out", help="HTML file (default ./compare.html; .csv beside it)")
+    p.set_defaults(func=_cmd_compare)
+
+    from mlffbench.envs.cli import add_env_parser  # mlffbench env list|build|remove
+
+    add_env_parser(sub)
     return parser
 
 

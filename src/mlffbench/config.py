@@ -91,7 +91,7 @@ class SplitConfig:
             raise ConfigError(f"{where}.test_last: a frame count must be >= 1, got {self.test_last}")
 
 
-TASKS = ("accuracy", "transfer", "learning_curve")
+TASKS = ("accuracy", "transfer", "learning_curve", "grid", "size_extensivity", "observables")
 
 
 @dataclass
@@ -118,16 +118,111 @@ class LearningCurveConfig:
             raise ConfigError(f"{where}.sweep: one swept parameter at a time, got {sorted(self.sweep)}")
 
 
+GRID_SELECT = ("force_mae", "likelihood")
+
+
+@dataclass
+class GridConfig:
+    """TM23 grid search (Methods IV.C, SI S7): every combination of ``params`` (model param -> values) trained on
+    ``train_frames`` and tested on ``test_frames`` (TM23: 200 and 100); the best point per metal and model is
+    chosen by ``select`` and, with ``retrain``, retrained on the full split and scored like the accuracy task.
+    ``by_model`` replaces grid axes for one model label (TM23: B1 n_max 1-29 with l_max 0, B2 n_max 1-19)."""
+
+    params: dict[str, list[Any]] = field(default_factory=dict)
+    by_model: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    train_frames: int = 200
+    test_frames: int = 100
+    select: str = "force_mae"  # force_mae: TM23's rule (max likelihood breaks ties); likelihood: max likelihood
+    retrain: bool = True
+
+    def check(self, where: str, labels: list[str]) -> None:
+        if not self.params and not self.by_model:
+            raise ConfigError(f"{where}.params: needs at least one model param with a list of values")
+        for prefix, axes in [("params", self.params)] + [(f"by_model.{k}", v) for k, v in self.by_model.items()]:
+            for name, values in axes.items():
+                if not values:
+                    raise ConfigError(f"{where}.{prefix}.{name}: needs at least one value")
+                if len({_value_key(v) for v in values}) != len(values):
+                    raise ConfigError(f"{where}.{prefix}.{name}: values must be distinct, got {values}")
+        for label in self.by_model:
+            if label not in labels:
+                raise ConfigError(f"{where}.by_model.{label}: no model with that label (labels: {', '.join(labels)})")
+        _positive(where, "train_frames", self.train_frames)
+        _positive(where, "test_frames", self.test_frames)
+        if self.select not in GRID_SELECT:
+            raise ConfigError(f"{where}.select: must be one of {', '.join(GRID_SELECT)}, got '{self.select}'")
+
+    def axes(self, label: str) -> dict[str, list[Any]]:
+        """The grid of one model: the shared axes with that label's replacements."""
+        return {**self.params, **self.by_model.get(label, {})}
+
+
+@dataclass
+class ObservablesConfig:
+    """Observables and crash tests of the model trained on the full split (the accuracy task's model), each
+    computed with the model and with the reference labeler (MS25, TEA, TM23 Fig 7 / S4). ``names``: which ones
+    (default all: eos, elastic, phonons, vacancy, rdf, stability, speed); ``settings``: run lengths and thresholds
+    (``mlffbench.observables.Settings`` fields)."""
+
+    names: list[str] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, where: str) -> None:
+        from mlffbench import observables  # imports this module: load it only when the task is configured
+
+        for i, name in enumerate(self.names or []):
+            if name not in observables.NAMES:
+                raise ConfigError(f"{where}.names[{i}]: unknown observable '{name}' "
+                                  f"(known: {', '.join(observables.NAMES)})")
+        try:
+            observables.Settings.from_dict(self.settings, f"{where}.settings")
+        except ConfigError as exc:  # Settings' own checks name 'observables.settings.<key>': give the full key
+            message = str(exc)
+            if message.startswith("observables.settings"):
+                message = f"{where}.settings" + message.removeprefix("observables.settings")
+            raise ConfigError(message) from None
+
+
+@dataclass
+class SizeExtensivityConfig:
+    """MS25 size extensivity (System Size Cross Validation): a second data set per metal in larger supercells
+    (every lattice vector >= ``large_min_length``), same protocol otherwise; one model trained on each cell size,
+    both tested on the held-out frames of both sizes. Both models train on ``train_frames`` frames (default: all
+    the large set's training frames), so the two directions see the same number of frames."""
+
+    large_min_length: float = 11.0  # Å (small cells: data.min_length, TM23 7 Å)
+    frames_per_temperature: int = 20
+    train_frames: int | None = None
+
+    def check(self, where: str, small_min_length: float) -> None:
+        if not self.large_min_length > small_min_length:
+            raise ConfigError(f"{where}.large_min_length: must exceed data.min_length {small_min_length:g}, "
+                              f"got {self.large_min_length:g}")
+        _positive(where, "frames_per_temperature", self.frames_per_temperature)
+        if self.train_frames is not None:
+            _positive(where, "train_frames", self.train_frames)
+
+
 @dataclass
 class TasksConfig:
-    """Which protocols run (TM23: accuracy, transfer, learning curve). A config that names no tasks gets accuracy
-    only; ``transfer: {}`` / ``learning_curve: {}`` switch those on with their defaults; null switches off."""
+    """Which protocols run (TM23: accuracy, transfer, learning curve, grid search; MS25: size extensivity). A
+    config that names no tasks gets accuracy only; ``transfer: {}`` / ``learning_curve: {}`` /
+    ``size_extensivity: {}`` switch those on with their defaults; null switches off. ``grid`` needs its params."""
 
     accuracy: bool = True
     transfer: TransferConfig | None = None
     learning_curve: LearningCurveConfig | None = None
+    grid: GridConfig | None = None
+    size_extensivity: SizeExtensivityConfig | None = None
+    observables: ObservablesConfig | None = None
 
-    def check(self, where: str, temperatures: dict[str, float]) -> None:
+    def check(self, where: str, temperatures: dict[str, float], labels: list[str], min_length: float) -> None:
+        if self.grid is not None:
+            self.grid.check(f"{where}.grid", labels)
+        if self.size_extensivity is not None:
+            self.size_extensivity.check(f"{where}.size_extensivity", min_length)
+        if self.observables is not None:
+            self.observables.check(f"{where}.observables")
         if self.transfer is not None:
             if not self.transfer.test:
                 raise ConfigError(f"{where}.transfer.test: needs at least one temperature to test on")
@@ -195,9 +290,9 @@ class RunConfig:
     def check(self, where: str) -> None:
         self.data.check(f"{where}data")
         self.split.check(f"{where}split")
-        self.tasks.check(f"{where}tasks", self.data.temperatures)
-        self.execution.check(f"{where}execution")
         labels = [m.label or m.name for m in self.models]
+        self.tasks.check(f"{where}tasks", self.data.temperatures, labels, self.data.min_length)
+        self.execution.check(f"{where}execution")
         for i, model in enumerate(self.models):
             model.check(f"{where}models[{i}]")
         if len(set(labels)) != len(labels):
@@ -212,6 +307,15 @@ def check_model_params(model_name: str, params: dict, where: str) -> None:
         get_model_class(model_name).check_params(params)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _value_key(value):
+    """A hashable form of a config value for duplicate checks (3 and 3.0 are the same number)."""
+    import json
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _positive(where: str, key: str, value) -> None:
@@ -236,6 +340,8 @@ def _convert(tp, value, key: str):
                 return _convert(option, value, key)
             except ConfigError as exc:
                 errors.append(str(exc))
+        if len(errors) == 1:  # X | None: the inner error names the inner key (e.g. tasks.grid.retrain)
+            raise ConfigError(errors[0])
         names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
         raise ConfigError(f"{key}: expected {names}, got {type(value).__name__} {value!r}")
     if dataclasses.is_dataclass(tp):

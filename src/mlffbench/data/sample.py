@@ -98,7 +98,9 @@ def start_trajectory(
         frames = md_frames()
         if relabeler is not None:
             md_provenance = frames[0].info[fr.LABELER]
-            frames = relabeler.label(frames)
+            # A frame the relabeler could not label (e.g. DFT SCF not converged) is left out of the data set;
+            # the labeler caches it as failed, so a resumed run does not pay for it again.
+            frames = [f for f in relabeler.label(frames) if "label_failed" not in f.info]
             for frame in frames:
                 frame.info["md_labeler"] = md_provenance
         for frame in frames:

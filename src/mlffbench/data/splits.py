@@ -112,6 +112,29 @@ def n_test(test_last: int | float, n: int, key: str) -> int:
     return k
 
 
+def tm23_full_counts(test_last: int | float, per_trajectory: int, n_trajectories: int,
+                     key: str = "of the data") -> tuple[int, int]:
+    """(training frames, test frames) of the TM23 full split of ``n_trajectories`` equal trajectories (for checks
+    at planning, before any data exists). ValueError naming trajectory ``key`` when it keeps no training frame."""
+    k = n_test(test_last, per_trajectory, key)
+    return (per_trajectory - k) * n_trajectories, k * n_trajectories
+
+
+def subsets(split: Split, train_frames: int, test_frames: int, seed: int = 0, *, name: str = "grid") -> Split:
+    """Disjoint seeded random subsets of ``split.train``: ``train_frames`` for training and ``test_frames`` for
+    testing (TM23 grid search: 200 and 100), so ``split.test`` stays unseen by the selection. Indices sorted."""
+    pool = split.train
+    if train_frames < 1 or test_frames < 1:
+        raise ValueError(f"train_frames and test_frames must be >= 1, got {train_frames}, {test_frames}")
+    if train_frames + test_frames > pool.size:
+        raise ValueError(f"{train_frames} + {test_frames} frames exceed the training pool of {pool.size}")
+    order = np.random.default_rng([seed, 0x6721]).permutation(pool)
+    train, test = np.sort(order[:train_frames]), np.sort(order[train_frames:train_frames + test_frames])
+    return Split(train, test, None, f"{split.name}_{name}",
+                 {**split.meta, "parent": split.name, "train_frames": train_frames, "test_frames": test_frames,
+                  "seed": seed})
+
+
 def tm23_full(frames: Sequence[Atoms], test_last: int | float = 100, *, name: str = "tm23_full") -> Split:
     """TM23 full split: per trajectory the last ``test_last`` frames are test, the earlier ones train.
 

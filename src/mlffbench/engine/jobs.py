@@ -7,6 +7,8 @@ run store; a job writes nothing but files under the run directory (data, trained
 
 from __future__ import annotations
 
+import os
+import platform
 import resource
 import sys
 import time
@@ -28,24 +30,31 @@ def execute(kind: str, inputs: dict, run_dir: str | Path) -> dict:
         return run_data(inputs, run_dir)
     if kind == "fit_score":
         return run_fit_score(inputs, run_dir)
+    if kind == "evaluate":  # a task's own job body (e.g. observables of a potential a fit job trained)
+        from mlffbench.tasks import TASK_MODULES
+
+        return TASK_MODULES[inputs["task"]].run(inputs, run_dir)
     raise ValueError(f"unknown job kind {kind!r}")
 
 
-def data_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / "data"
+def data_dir(run_dir: Path, variant: str | None = None) -> Path:
+    """Where a data set's files live: ``data/`` for the main one, ``data-<variant>/`` for a variant (e.g. the
+    larger cells of the size-extensivity task), so two cell sizes never share a file."""
+    return Path(run_dir) / ("data" if not variant else f"data-{variant}")
 
 
 def run_data(inputs: dict, run_dir: Path) -> dict:
     cfg = from_dict(DataConfig, inputs["data"], "data")
     relabeler = make_labeler(cfg.relabel) if cfg.relabel else None
-    return sample.generate_element(inputs["element"], cfg, data_dir(run_dir), make_labeler(cfg.labeler), relabeler,
-                                   inputs["seed"])
+    return sample.generate_element(inputs["element"], cfg, data_dir(run_dir, inputs.get("variant")),
+                                   make_labeler(cfg.labeler), relabeler, inputs["seed"])
 
 
-def load_element(run_dir: Path, element: str, temperatures) -> list:
+def load_element(run_dir: Path, element: str, temperatures, variant: str | None = None) -> list:
     frames = []
     for label in temperatures:
-        frames += read_frames(sample.trajectory_path(data_dir(run_dir), element, label), require=("energy", "forces"))
+        frames += read_frames(sample.trajectory_path(data_dir(run_dir, variant), element, label),
+                              require=("energy", "forces"))
     return frames
 
 
@@ -62,14 +71,29 @@ def make_split(frames, spec: dict, test_last, seed: int) -> tuple[splits.Split, 
         (lc,) = [s for s in splits.learning_curve_splits(full, [spec["size"]], spec["set_id"] + 1, seed)
                  if s.meta["set_id"] == spec["set_id"]]
         return lc, {"test": full.test.tolist()}
+    if how == "grid":  # train and test subsets both from the full split's training frames
+        sub = splits.subsets(full, spec["train_frames"], spec["test_frames"], seed)
+        return sub, {"test": sub.test.tolist()}
     raise ValueError(f"unknown split kind {how!r}")
+
+
+def training_and_tests(inputs: dict, run_dir: Path) -> tuple[list, dict[str, list]]:
+    """The training frames of a fit-and-score job and its named test sets."""
+    element, spec = inputs["element"], inputs["split"]
+    frames = load_element(run_dir, element, inputs["temperatures"])
+    if spec["kind"] == "size":  # the main data set = small cells; train on one size, test on both
+        sets = {"small": frames, "large": load_element(run_dir, element, inputs["temperatures"], "large")}
+        full = {cell: splits.tm23_full(f, inputs["test_last"]) for cell, f in sets.items()}
+        (pick,) = splits.learning_curve(full[spec["train"]].train, [spec["train_frames"]], 1, inputs["seed"])
+        train = [sets[spec["train"]][i] for i in pick[2]]
+        return train, {cell: [sets[cell][i] for i in full[cell].test] for cell in sets}
+    split, tests = make_split(frames, spec, inputs["test_last"], inputs["seed"])
+    return [frames[i] for i in split.train], {name: [frames[i] for i in idx] for name, idx in tests.items()}
 
 
 def run_fit_score(inputs: dict, run_dir: Path) -> dict:
     element = inputs["element"]
-    frames = load_element(run_dir, element, inputs["temperatures"])
-    split, tests = make_split(frames, inputs["split"], inputs["test_last"], inputs["seed"])
-    train = [frames[i] for i in split.train]
+    train, tests = training_and_tests(inputs, run_dir)
     workdir = Path(run_dir) / "models" / inputs["job_id"]
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -77,30 +101,41 @@ def run_fit_score(inputs: dict, run_dir: Path) -> dict:
     fit_s = time.perf_counter() - start
     potential.save(workdir / "potential.json")
     scored, predict_s, n_atoms = {}, 0.0, 0
-    for name, idx in tests.items():
-        test = [frames[i] for i in idx]
+    for name, test in tests.items():
         start = time.perf_counter()
         predicted = potential.predict(test)
         predict_s += time.perf_counter() - start
-        n_atoms += sum(len(f) for f in test)
+        atoms = sum(len(f) for f in test)
+        n_atoms += atoms
         scored[name] = {
-            "n_test": len(test),
+            "n_test": len(test), "n_atoms": atoms,
             "overall": metrics.flatten(metrics.score(predicted, test)),
             "by_temperature": {str(k): metrics.flatten(v)
                                for k, v in metrics.score_by(predicted, test, fr.TEMPERATURE_LABEL).items()},
         }
     info = getattr(potential, "info", {}) or {}
-    return {
+    result = {
         "task": inputs["task"], "element": element, "model": inputs["model"], "label": inputs["label"],
-        "point": inputs.get("point", {}), "n_train": len(train), "n_train_atoms": sum(len(f) for f in train),
-        "tests": scored,
+        "point": inputs.get("point", {}), "params": inputs["params"], "n_train": len(train),
+        "n_train_atoms": sum(len(f) for f in train), "tests": scored,
         "cost": {
             "fit_s": fit_s, "predict_us_per_atom": 1e6 * predict_s / max(n_atoms, 1),
             "n_parameters": info.get("n_parameters"), "descriptor_dim": info.get("descriptor_dim"),
-            "peak_rss_mb": _peak_rss_mb(),
+            "peak_rss_mb": _peak_rss_mb(), "hardware": _hardware(),
         },
-        "model_info": {k: info[k] for k in ("n_sparse", "optimisation", "log_marginal_likelihood") if k in info},
+        "model_info": {k: info[k] for k in ("n_sparse", "optimisation", "log_marginal_likelihood", "package",
+                                            "version", "device", "train_s_per_epoch", "energy_shift_eV_per_atom",
+                                            "shift_applied", "deviations") if k in info},
     }
+    if "selection" in inputs:  # a grid retrain: the choice it was given
+        result["selection"] = inputs["selection"]
+    return result
+
+
+def _hardware() -> dict:
+    """The machine this job ran on (a Dask worker may be on another node than the coordinator)."""
+    return {"node": platform.node(), "cpus": os.cpu_count(), "machine": platform.machine(),
+            "processor": platform.processor() or None}
 
 
 def _peak_rss_mb() -> float:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import mlffbench
 from mlffbench.config import RunConfig, check_model_params, to_dict
-from mlffbench.data import sample, splits
+from mlffbench.data import sample
 from mlffbench.data.labelers import make_labeler
 from mlffbench.engine.executors import make_executor, outcome, run_job
 from mlffbench.engine.store import Job, RunStore, environment_provenance, job_key
-from mlffbench.errors import ConfigError
-from mlffbench.tasks import TASK_MODULES
+from mlffbench.errors import one_line
+from mlffbench.tasks import TASK_MODULES, cost
 
 CODE_VERSION = mlffbench.__version__
 
@@ -30,8 +30,9 @@ class PlannedJob:
     kind: str
     name: str
     inputs: dict
-    depends: tuple[str, ...] = ()
+    depends: tuple[str, ...] = ()  # must be done; a failed one fails this job
     python: str | None = None
+    after: tuple[str, ...] = ()  # must be finished (done or failed); their results complete the inputs
 
 
 def protocol_notes(config: RunConfig) -> list[str]:
@@ -50,13 +51,18 @@ def protocol_notes(config: RunConfig) -> list[str]:
     if data.min_length != 7.0:
         notes.append(f"supercell vectors >= {data.min_length:g} Å (TM23: 7 Å)")
     for model in config.models:
-        if model.name == "acegp" and model.params.get("preset") != "tm23":
+        tasks = [t for t in config.tasks.enabled() if model.tasks is None or t in model.tasks]
+        if model.name == "acegp" and model.params.get("preset") != "tm23" and set(tasks) - {"grid"}:
             notes.append(f"{model.label or model.name}: one descriptor setting for every metal "
                          f"({', '.join(f'{k} {v}' for k, v in model.params.items())}; TM23 grid-searched cutoff, "
                          "n_max, l_max per metal, Tables S14-S17; 'preset: tm23' uses those)")
     if config.tasks.transfer is not None:
         t = config.tasks.transfer
         notes.append(f"transfer: trained on every {t.train} frame, tested on every frame of {', '.join(t.test)}")
+    for task in config.tasks.enabled():  # task modules state their own deviations
+        module = TASK_MODULES[task]
+        if hasattr(module, "protocol_notes"):
+            notes += module.protocol_notes(config)
     labeler = data.relabel or data.labeler
     name = labeler if isinstance(labeler, str) else labeler.get("name")
     if name in ("lammps", "emt"):
@@ -76,53 +82,67 @@ class MainJob:
 
     # -- planning -----------------------------------------------------------------------------------
     def plan(self) -> list[PlannedJob]:
-        """The job graph; raises ConfigError (nothing written) for a plan that cannot run."""
+        """The job graph; raises ConfigError (nothing written) for a plan that cannot run.
+
+        Per element: one data job per data set (the main one, plus the variants tasks ask for, e.g. larger
+        cells), then each task module's job specs for each model (see ``mlffbench.tasks``)."""
         cfg = self.config
         labeler = make_labeler(cfg.data.labeler)
         elements = sample.resolve_elements(cfg.data, labeler)
         data_cfg = to_dict(cfg.data)
-        self._check_learning_curve()
         enabled = cfg.tasks.enabled()
+        variants: dict[str, dict] = {}
+        for task in enabled:
+            module = TASK_MODULES[task]
+            if hasattr(module, "check"):
+                module.check(cfg)
+            if hasattr(module, "data_variants"):
+                variants.update(module.data_variants(cfg))
         jobs: list[PlannedJob] = []
         for element in elements:
-            data_inputs = {"element": element, "data": data_cfg, "seed": cfg.seed}
-            data_key = job_key("data", data_inputs, CODE_VERSION)
-            jobs.append(PlannedJob(data_key, "data", f"data:{element}", data_inputs))
+            data_keys = {}
+            for variant, overrides in [(None, {})] + list(variants.items()):
+                data_inputs = {"element": element, "data": {**data_cfg, **overrides}, "seed": cfg.seed}
+                if variant:
+                    data_inputs["variant"] = variant  # its files go to their own folder (jobs.data_dir)
+                data_keys[variant] = job_key("data", data_inputs, CODE_VERSION)
+                jobs.append(PlannedJob(data_keys[variant], "data", f"data:{element}" + (f":{variant}" if variant else ""),
+                                       data_inputs))
             for i, model in enumerate(cfg.models):
-                label = model.label or model.name
-                params = dict(model.params)
-                if model.name == "labeler":
-                    params.setdefault("labeler", _spec(cfg.data.relabel or cfg.data.labeler))
                 for task in [t for t in enabled if model.tasks is None or t in model.tasks]:
-                    for spec in TASK_MODULES[task].jobs(cfg, model):
-                        job_params = {**params, **spec.get("params", {})}
-                        if spec.get("params"):
-                            check_model_params(model.name, job_params, f"tasks.learning_curve.sweep (models[{i}])")
-                        inputs = {"task": task, "element": element, "data_key": data_key, "model": model.name,
-                                  "label": label, "params": job_params, "seed": cfg.seed, "split": spec["split"],
-                                  "point": spec["point"], "temperatures": list(cfg.data.temperatures),
-                                  "test_last": cfg.split.test_last}
-                        key = job_key("fit_score", inputs, CODE_VERSION)
-                        inputs["job_id"] = key[:16]
-                        jobs.append(PlannedJob(key, "fit_score", _job_name(task, element, label, spec["point"]),
-                                               inputs, (data_key,), model.python))
-        return jobs
+                    jobs += self._task_jobs(task, element, i, model, data_keys)
+        unique: dict[str, PlannedJob] = {}  # a job two tasks ask for (e.g. the accuracy fit) runs once
+        for job in jobs:
+            unique.setdefault(job.key, job)
+        return list(unique.values())
 
-    def _check_learning_curve(self) -> None:
-        lc = self.config.tasks.learning_curve
-        if lc is None:
-            return
-        data, split = self.config.data, self.config.split
-        per_trajectory = data.frames_per_temperature
-        try:
-            n_test = splits.n_test(split.test_last, per_trajectory, "data.frames_per_temperature")
-        except ValueError as exc:
-            raise ConfigError(f"split.test_last: {exc}") from None
-        pool = (per_trajectory - n_test) * len(data.temperatures)
-        too_big = [n for n in lc.sizes if n > pool]
-        if too_big:
-            raise ConfigError(f"tasks.learning_curve.sizes: {too_big} exceed the {pool} training frames "
-                              f"({len(data.temperatures)} x ({per_trajectory} - {n_test} test))")
+    def _task_jobs(self, task: str, element: str, i: int, model, data_keys: dict) -> list[PlannedJob]:
+        cfg = self.config
+        label = model.label or model.name
+        params = dict(model.params)
+        if model.name == "labeler":
+            params.setdefault("labeler", _spec(cfg.data.relabel or cfg.data.labeler))
+        planned: list[PlannedJob] = []
+        for spec in TASK_MODULES[task].jobs(cfg, model):
+            job_params = {**params, **spec.get("params", {})}
+            if spec.get("params"):
+                check_model_params(model.name, job_params, f"{spec.get('check', f'tasks.{task}')} (models[{i}])")
+            job_task, kind = spec.get("task", task), spec.get("kind", "fit_score")
+            inputs = {"task": job_task, "element": element, "data_key": data_keys[None], "model": model.name,
+                      "label": label, "params": job_params, "seed": cfg.seed, "split": spec["split"],
+                      "point": spec["point"], "temperatures": list(cfg.data.temperatures),
+                      "test_last": cfg.split.test_last, **spec.get("inputs", {})}
+            extra_data = {name: data_keys[name] for name in spec.get("data", ())}
+            if extra_data:
+                inputs["data_variants"] = extra_data
+            after = tuple(planned[j].key for j in spec.get("after", ()))
+            if after:
+                inputs["after"] = list(after)  # the key changes with any job it waits for
+            key = job_key(kind, inputs, CODE_VERSION)
+            inputs["job_id"] = key[:16]
+            planned.append(PlannedJob(key, kind, _job_name(job_task, element, label, spec["point"]), inputs,
+                                      (data_keys[None], *extra_data.values()), model.python, after))
+        return planned
 
     # -- execution ----------------------------------------------------------------------------------
     def run(self, progress: bool = True) -> list[Job]:
@@ -152,22 +172,42 @@ class MainJob:
         running: dict = {}
         tries: dict[str, int] = {}
 
+        resolved: dict[str, dict] = {}  # inputs completed from finished 'after' jobs, reused by retries
+        pythons, unavailable = self._family_pythons(todo)
+
         def submit(job: PlannedJob) -> None:
             store.start(job.key)
-            running[executor.submit(run_job, job.kind, job.inputs, str(self.run_dir), job.python)] = job
+            inputs = resolved.get(job.key, job.inputs)
+            python = job.python or pythons.get(job.inputs.get("model"))
+            running[executor.submit(run_job, job.kind, inputs, str(self.run_dir), python)] = job
+
+        def fail_now(job: PlannedJob, reason: str) -> None:
+            store.start(job.key)
+            store.fail(job.key, reason, "", 0.0)
+            bar.update(1)
 
         try:
             while todo or running:
                 for job in list(todo):
                     states = {k: store.get(k).status for k in job.depends}
                     failed = [k for k, s in states.items() if s == "failed"]
-                    if failed:
+                    waiting = [k for k in job.after if store.get(k).status not in ("done", "failed")]
+                    family = job.inputs.get("model")
+                    if family in unavailable and job.python is None:
                         todo.remove(job)
-                        store.start(job.key)
-                        store.fail(job.key, f"dependency failed: {', '.join(failed)}", "", 0.0)
-                        bar.update(1)
-                    elif all(s == "done" for s in states.values()):
+                        fail_now(job, f"model unavailable: {unavailable[family]}")
+                    elif failed:
                         todo.remove(job)
+                        fail_now(job, f"dependency failed: {', '.join(failed)}")
+                    elif all(s == "done" for s in states.values()) and not waiting:
+                        todo.remove(job)
+                        if job.after:
+                            try:  # only the coordinator reads the store: the job gets the results in its inputs
+                                resolved[job.key] = TASK_MODULES[job.inputs["task"]].resolve(
+                                    job.inputs, [store.get(k).result for k in job.after])
+                            except Exception as exc:  # noqa: BLE001 - e.g. no grid point finished
+                                fail_now(job, one_line(exc))
+                                continue
                         submit(job)
                 if not running:
                     continue
@@ -190,10 +230,33 @@ class MainJob:
                 executor.close()
 
 
+    @staticmethod
+    def _family_pythons(todo: list[PlannedJob]) -> tuple[dict[str, str], dict[str, str]]:
+        """The interpreter of each model family that runs in its own environment (built on first use, cached),
+        resolved once per run at run time, so planning stays cheap and job keys do not depend on where the
+        environment lives. A family whose environment cannot be built is unavailable: its jobs are recorded as
+        failed with the build error (which names the log) and the rest of the run goes on."""
+        from mlffbench import envs
+
+        pythons: dict[str, str] = {}
+        unavailable: dict[str, str] = {}
+        for family in dict.fromkeys(j.inputs.get("model") for j in todo if j.python is None):
+            if family is None:
+                continue
+            try:
+                python = envs.python_for(family)
+            except envs.EnvBuildError as exc:
+                unavailable[family] = str(exc)  # already one line naming the build log
+                continue
+            if python is not None:
+                pythons[family] = python
+        return pythons, unavailable
+
+
 def _job_name(task: str, element: str, label: str, point: dict) -> str:
-    extra = "".join(f":{k}={v}" for k, v in point.items() if k != "sweep") + \
-        "".join(f":{k}={v}" for k, v in point.get("sweep", {}).items())
-    return f"{task}:{element}:{label}{extra}"
+    """task:element:label then the point's k=v, a nested mapping (a sweep or grid point) flattened in place."""
+    items = [kv for k, v in point.items() for kv in (v.items() if isinstance(v, dict) else [(k, v)])]
+    return f"{task}:{element}:{label}" + "".join(f":{k}={v}" for k, v in items)
 
 
 def _spec(labeler) -> dict:
@@ -208,11 +271,11 @@ def _progress_bar(total: int, done: int, enabled: bool):
 
 
 def results_table(jobs: list[Job]) -> str:
-    """One text table per task (accuracy, transfer, learning curve), then the jobs that did not finish."""
+    """One text table per task, the cost table over all of them, then the jobs that did not finish."""
     results: dict[str, list[dict]] = {}
     problems = []
     for job in jobs:
-        if job.kind != "fit_score":
+        if job.kind not in ("fit_score", "evaluate"):
             continue
         if job.status == "done":
             results.setdefault(job.result["task"], []).append(job.result)
@@ -222,20 +285,23 @@ def results_table(jobs: list[Job]) -> str:
     for task, module in TASK_MODULES.items():
         if task in results:
             parts.append(f"{module.TITLE}\n{module.table(module.summarise(results[task]))}")
+    if results:
+        parts.append(f"{cost.TITLE}\n{cost.table(cost.summarise([r for rs in results.values() for r in rs]))}")
     if problems:
         parts.append("Not finished:\n" + "\n".join(problems))
     return "\n\n".join(parts)
 
 
 def data_table(jobs: list[Job]) -> str:
-    """Per-metal generation summary: potential, supercell size, kinetic vs target temperature."""
-    lines = [f"{'metal':<5} {'atoms':>5} {'lattice':<8} {'a (Å)':>7} {'c (Å)':>7}  kinetic T (mean ± std) vs target, K"]
-    for job in jobs:
-        if job.kind != "data":
-            continue
-        element = job.name.split(":")[1]
+    """Per-data-set generation summary: supercell size, lattice, kinetic vs target temperature."""
+    data = [job for job in jobs if job.kind == "data"]
+    names = [":".join(job.name.split(":")[1:]) for job in data]  # Cu, or Cu:large for a data-set variant
+    w = max([5] + [len(n) for n in names])
+    lines = [f"{'metal':<{w}} {'atoms':>5} {'lattice':<8} {'a (Å)':>7} {'c (Å)':>7}  "
+             "kinetic T (mean ± std) vs target, K"]
+    for name, job in zip(names, data):
         if job.status != "done":
-            lines.append(f"{element:<5} {job.status}: {job.error}")
+            lines.append(f"{name:<{w}} {job.status}: {job.error}")
             continue
         cell = job.result["cell"]
         temps = "  ".join(
@@ -243,7 +309,7 @@ def data_table(jobs: list[Job]) -> str:
             for lab, t in job.result["trajectories"].items()
         )
         c = f"{cell['c']:.4f}" if cell["c"] else "-"
-        lines.append(f"{element:<5} {cell['natoms']:>5} {cell['lattice']:<8} {cell['a']:>7.4f} {c:>7}  {temps}")
+        lines.append(f"{name:<{w}} {cell['natoms']:>5} {cell['lattice']:<8} {cell['a']:>7.4f} {c:>7}  {temps}")
     return "\n".join(lines)
 
 

@@ -74,6 +74,8 @@ class Model(ABC):
 
     name: str = ""
     potential_class: type[Potential] = Potential
+    #: name of the environment its jobs run in (``mlffbench.envs``; built on first use); None = this one
+    env: str | None = None
     #: params this family accepts; None = any (families that validate override ``check_params``)
     param_keys: tuple[str, ...] | None = None
 

@@ -6,11 +6,20 @@ import importlib
 
 from mlffbench.errors import ConfigError
 
-#: name -> "module:Class" (imported lazily, so a family's heavy dependencies load only when used)
+#: name -> "module:Class" (imported lazily, so a family's heavy dependencies load only when used). Families with
+#: ``Model.env`` run in their own environment (mlffbench.envs); their modules still import here for planning.
 _FAMILIES = {
     "acegp": "mlffbench.models.acegp.model:AceGPModel",
     "labeler": "mlffbench.models.reference:LabelerModel",
     "mean_energy": "mlffbench.models.reference:MeanEnergyModel",
+    "mace": "mlffbench.models.adapters.mace:MaceModel",
+    "nequip": "mlffbench.models.adapters.nequip:NequipModel",
+    "allegro": "mlffbench.models.adapters.nequip:AllegroModel",
+    "chgnet": "mlffbench.models.adapters.zeroshot:ChgnetModel",
+    "sevennet": "mlffbench.models.adapters.zeroshot:SevennetModel",
+    "ase_calculator": "mlffbench.models.adapters.zeroshot:AseCalculatorModel",
+    "gap": "mlffbench.models.adapters.gap:GapModel",
+    "deepmd": "mlffbench.models.adapters.deepmd:DeepmdModel",
 }
 
 

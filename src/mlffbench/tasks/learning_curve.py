@@ -10,17 +10,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlffbench.data import splits
+from mlffbench.errors import ConfigError
 from mlffbench.report_text import format_table
 
 TITLE = ("Learning curves: force MAE per training size; b = log-log slope, R² (TM23 Fig 6, "
          "MS25 data training rate)")
 
 
+def check(config) -> None:
+    """Every size must fit in the full split's training frames."""
+    lc, data = config.tasks.learning_curve, config.data
+    try:
+        pool, n_test = splits.tm23_full_counts(config.split.test_last, data.frames_per_temperature,
+                                               len(data.temperatures))
+    except ValueError as exc:
+        raise ConfigError(f"split.test_last: {exc}") from None
+    too_big = [n for n in lc.sizes if n > pool]
+    if too_big:
+        per_trajectory = n_test // len(data.temperatures)
+        raise ConfigError(f"tasks.learning_curve.sizes: {too_big} exceed the {pool} training frames "
+                          f"({len(data.temperatures)} x ({data.frames_per_temperature} - {per_trajectory} test))")
+
+
 def jobs(config, model) -> list[dict]:
     lc = config.tasks.learning_curve
     sweeps = [{k: v} for k, values in lc.sweep.items() for v in values] or [{}]
     return [{"split": {"kind": "learning_curve", "size": n, "set_id": r},
-             "point": {"size": n, "replicate": r, "sweep": sweep}, "params": sweep}
+             "point": {"size": n, "replicate": r, "sweep": sweep}, "params": sweep,
+             "check": "tasks.learning_curve.sweep"}
             for sweep in sweeps for r in range(lc.replicates) for n in lc.sizes]
 
 

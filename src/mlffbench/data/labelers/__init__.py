@@ -7,7 +7,7 @@ from mlffbench.errors import ConfigError
 
 
 def labeler_names() -> list[str]:
-    return ["lammps", "emt"]
+    return ["lammps", "emt", "gpaw"]
 
 
 def make_labeler(spec: str | dict) -> Labeler:
@@ -22,6 +22,10 @@ def make_labeler(spec: str | dict) -> Labeler:
         from mlffbench.data.labelers.emt import EMTLabeler
 
         return EMTLabeler(**spec)
+    if name == "gpaw":
+        from mlffbench.data.labelers.gpaw import GpawLabeler
+
+        return GpawLabeler(**spec)
     raise ConfigError(f"unknown labeler '{name}': known labelers are {', '.join(labeler_names())}")
 
 

@@ -1,0 +1,71 @@
+"""What a model family's environment is: pip requirements, build steps and a smoke check, hashed into a key.
+
+The key covers everything that changes what gets installed (specs, constraints incl. the project's
+constraints.txt, build steps and their environment variables, the Python version); a changed spec is a new
+environment directory, never an in-place upgrade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+#: Bumped when the way environments are built changes (forces rebuilds of every family).
+FORMAT_VERSION = 1
+
+#: What the worker needs to import ``mlffbench.engine.jobs`` inside a family environment (mlffbench itself is
+#: put on the path by a launcher, not installed; see envs.build). Kept in step with pyproject's light deps.
+WORKER_REQUIREMENTS = ("numpy>=1.26,<2.4", "scipy>=1.11", "ase>=3.29,<3.30", "pyyaml>=6")
+
+#: Used when the package runs outside a source checkout (no constraints.txt beside src/).
+_DEFAULT_CONSTRAINTS = "torch==2.13.0+cpu\nnumpy<2.4\n"
+
+
+def project_constraints() -> str:
+    """Text of the project's constraints.txt (torch==2.13.0+cpu, numpy<2.4): applied to every pip call."""
+    path = Path(__file__).resolve().parents[3] / "constraints.txt"
+    return path.read_text() if path.is_file() else _DEFAULT_CONSTRAINTS
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """A family environment.
+
+    ``packages`` are pip requirement strings installed in one resolve after ``torch==2.13.0`` (when ``torch``)
+    and the worker's requirements; ``constraints`` are added to the project's constraints file;
+    ``steps`` are extra commands (argv lists, ``{python}`` and ``{env}`` substituted) run after the install
+    with ``step_env`` set; ``smoke`` is Python code that must run without error for the build to count.
+    """
+
+    name: str
+    packages: tuple[str, ...]
+    smoke: str
+    torch: bool = True
+    constraints: tuple[str, ...] = ()
+    steps: tuple[tuple[str, ...], ...] = ()
+    step_env: tuple[tuple[str, str], ...] = ()
+    pip_env: tuple[tuple[str, str], ...] = ()  # environment for the pip install itself (e.g. CMAKE_ARGS)
+    #: False for a bare tool env: no worker requirements, no mlffbench import in the smoke check
+    worker: bool = True
+    description: str = ""
+    #: excluded from the key: documentation only
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    def key(self) -> str:
+        """sha256 over everything that determines the built environment."""
+        blob = asdict(self)
+        blob.pop("description")
+        blob.pop("notes")
+        blob.update(format=FORMAT_VERSION, worker=WORKER_REQUIREMENTS if self.worker else (),
+                    project_constraints=project_constraints(),
+                    python=list(sys.version_info[:2]))
+        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+
+    def dirname(self) -> str:
+        return f"{self.name}-{self.key()[:12]}"
+
+    def constraints_text(self) -> str:
+        return project_constraints().rstrip("\n") + "\n" + "".join(c + "\n" for c in self.constraints)

@@ -1,0 +1,111 @@
+"""Leaderboard across runs and models: mean errors per (run, model), ranked by force % error.
+
+Runs may cover different metals, so besides each row's mean over its own metals the board gives the mean over the
+metals common to every row ("common"), the fair column to rank on; ranking uses it when there is at least one
+common metal, else the row's own mean."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlffbench.errors import MlffbenchError
+from mlffbench.report import html as H
+from mlffbench.report.collect import RunData, load_run, values
+from mlffbench.report_text import format_table
+
+
+@dataclass
+class BoardRow:
+    rank: int
+    run: str
+    model: str
+    n_metals: int
+    force_percent: float  # mean over the row's metals, full split
+    force_percent_common: float | None  # mean over the metals common to every row
+    energy_percent: float | None
+    stress_percent: float | None
+    force_mae_meV_A: float | None
+    cold_to_warm_force_percent: float | None
+    cold_to_melt_force_percent: float | None
+    fit_s: float | None  # median training time per metal
+    predict_us_per_atom: float | None  # median
+
+
+def _mean(d: dict | None, only=None) -> float | None:
+    vals = [v for e, v in (d or {}).items() if only is None or e in only]
+    return float(np.mean(vals)) if vals else None
+
+
+def leaderboard(runs: list[RunData]) -> list[BoardRow]:
+    raw = []
+    for run in runs:
+        force = values(run, "force_percent", "full")
+        other = {k: values(run, k, "full") for k in ("energy_percent", "stress_percent", "force_mae")}
+        warm, melt = values(run, "force_percent", "cold->warm"), values(run, "force_percent", "cold->melt")
+        for model, per in force.items():
+            costs = [r.get("cost") or {} for r in run.results.get("accuracy", []) if r["label"] == model]
+            med = {k: (float(np.median(v)) if (v := [c[k] for c in costs if c.get(k)]) else None)
+                   for k in ("fit_s", "predict_us_per_atom")}
+            raw.append((run.name, model, per, other, warm.get(model), melt.get(model), med))
+    if not raw:
+        raise MlffbenchError("no finished accuracy results in the given run(s): nothing to compare")
+    common = set.intersection(*(set(r[2]) for r in raw))
+    rows = [BoardRow(0, name, model, len(per), _mean(per), _mean(per, common) if common else None,
+                     _mean(other["energy_percent"].get(model)), _mean(other["stress_percent"].get(model)),
+                     _mean(other["force_mae"].get(model)), _mean(warm), _mean(melt), med["fit_s"],
+                     med["predict_us_per_atom"]) for name, model, per, other, warm, melt, med in raw]
+    rows.sort(key=lambda r: r.force_percent_common if r.force_percent_common is not None else r.force_percent)
+    for i, r in enumerate(rows, 1):
+        r.rank = i
+    return rows
+
+
+HEADER = ["run", "model", "#", "metals", "F %", "F % common", "E %", "S %", "F MAE", "cold->warm F %",
+          "cold->melt F %", "fit s", "µs/atom"]
+
+
+def _cells(r: BoardRow) -> list:
+    return [r.run, r.model, r.rank, r.n_metals, r.force_percent, r.force_percent_common, r.energy_percent,
+            r.stress_percent, r.force_mae_meV_A, r.cold_to_warm_force_percent, r.cold_to_melt_force_percent,
+            r.fit_s, r.predict_us_per_atom]
+
+
+def text_table(rows: list[BoardRow]) -> str:
+    def f(v):
+        return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else \
+            (f"{v:.3g}" if isinstance(v, float) else str(v))
+
+    units = ["", "", "rank", "", "", "", "", "", "meV/Å", "", "", "median", "median"]
+    return format_table(HEADER, units, [[f(v) for v in _cells(r)] for r in rows])
+
+
+def write_compare(run_dirs: list[str | Path], out: str | Path | None = None) -> tuple[str, dict[str, Path]]:
+    """Leaderboard of ``run_dirs``: returns the text table and the written {"html", "csv"} paths (``out`` is the
+    HTML file; default ./compare.html)."""
+    runs = [load_run(d) for d in run_dirs]
+    names = [r.name for r in runs]
+    for r in runs:  # two runs of the same config would share a name: use the directory to tell them apart
+        if names.count(r.name) > 1:
+            r.name = str(r.run_dir)
+    rows = leaderboard(runs)
+    html_path = Path(out or "compare.html")
+    if html_path.suffix.lower() not in (".html", ".htm"):
+        raise MlffbenchError(f"{html_path}: the comparison file must end in .html")
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    page = H.Page("mlffbench leaderboard")
+    intro = ("<p>Mean errors over each row's metals on the TM23 full split (% = 100 MAE/MAV, TM23 Eq. 2); "
+             "<b>F % common</b> averages only the metals every row has, and ranks the board. Runs: "
+             + ", ".join(H.esc(f"{r.name} ({r.run_dir})") for r in runs) + ".</p>")
+    page.add("board", "Leaderboard", H.table(HEADER, [_cells(r) for r in rows]))
+    html_path.write_text(page.render(intro), encoding="utf-8")
+    csv_path = html_path.with_suffix(".csv")
+    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(asdict(rows[0])))
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+    return text_table(rows), {"html": html_path, "csv": csv_path}

@@ -1,0 +1,123 @@
+"""Per-run plots: parity (pred vs ref), learning curves (log-log with the fitted power law, TM23 Fig 6), and
+cost vs accuracy. Each returns a matplotlib Figure; none of them computes a score."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mlffbench.report.figures import model_colours, plt
+
+PARITY_QUANTITIES = (("energy", "energy per atom", "meV/atom"), ("forces", "force components", "meV/Å"),
+                     ("stress", "stress components", "GPa"))
+
+
+def _grid(n: int, ncols: int = 4, size: float = 2.6):
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + 0.6, size * nrows + 0.6), squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat)[:n]
+
+
+def parity_figure(parities: list, quantity: str):
+    """One panel per element, every model overlaid: predicted against reference for ``quantity`` (energy, forces,
+    stress), with the y = x line and each model's MAE in the legend."""
+    (_, title, unit), = [q for q in PARITY_QUANTITIES if q[0] == quantity]
+    elements = list(dict.fromkeys(p.element for p in parities))
+    colours = model_colours(p.model for p in parities)
+    fig, axes = _grid(len(elements) or 1)
+    for ax, element in zip(axes, elements):
+        lo, hi = np.inf, -np.inf
+        for p in (p for p in parities if p.element == element):
+            ref, pred = getattr(p, quantity)
+            ok = np.isfinite(ref) & np.isfinite(pred)
+            if not ok.any():
+                continue
+            ref, pred = ref[ok], pred[ok]
+            mae = float(np.mean(np.abs(pred - ref)))
+            ax.scatter(ref, pred, s=3, alpha=0.5, color=colours[p.model], label=f"{p.model} ({mae:.3g})",
+                       rasterized=True, linewidths=0)
+            lo, hi = min(lo, ref.min(), pred.min()), max(hi, ref.max(), pred.max())
+        if np.isfinite(lo):
+            pad = 0.05 * (hi - lo or 1.0)
+            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="black", lw=0.7, ls="--")
+            ax.set_xlim(lo - pad, hi + pad)
+            ax.set_ylim(lo - pad, hi + pad)
+        ax.set_title(element, fontsize=10)
+        ax.set_xlabel(f"reference ({unit})", fontsize=8)
+        ax.set_ylabel(f"predicted ({unit})", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, title="model (MAE)", title_fontsize=6, loc="upper left", markerscale=3)
+    fig.suptitle(f"Parity: {title} on the TM23 full-split test set", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+LC_QUANTITIES = (("force", "force_mae", "force MAE (meV/Å)"), ("energy", "energy_mae", "energy MAE (meV/atom)"),
+                 ("stress", "stress_mae", "stress MAE (GPa)"))
+
+
+def learning_curve_figure(curves: list, raw: list[dict] | None = None):
+    """TM23 Fig 6 / MS25 Fig 3: error vs training frames in log-log, per quantity; markers = replicate means
+    (small dots = replicates when ``raw`` results are given), dashed = fitted power law a N^b with b and R²."""
+    from mlffbench.units import GPA
+
+    scale = {"force": 1e3, "energy": 1e3, "stress": 1 / GPA}
+    keys = {"force": "forces.mae", "energy": "energy_per_atom.mae", "stress": "stress.mae"}
+    labels = [f"{c.element} {c.model}" + "".join(f" {k}={v}" for k, v in c.sweep.items()) for c in curves]
+    colours = model_colours(labels)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    for ax, (q, attr, ylabel) in zip(axes, LC_QUANTITIES):
+        for c, label in zip(curves, labels):
+            n = np.array(c.sizes, dtype=float)
+            err = np.array(getattr(c, attr), dtype=float) * scale[q]
+            law = getattr(c, q)
+            ok = err > 0
+            text = f"{label}: b={law.b:+.2f}, R²={law.r2:.2f}" if law else f"{label}: no fit"
+            ax.plot(n[ok], err[ok], "o", color=colours[label], label=text, ms=5)
+            if raw:
+                pts = [(r["n_train"], r["tests"]["test"]["overall"].get(keys[q])) for r in raw
+                       if r["element"] == c.element and r["label"] == c.model
+                       and r.get("point", {}).get("sweep", {}) == c.sweep]
+                pts = [(x, y * scale[q]) for x, y in pts if y is not None and y > 0]
+                if pts:
+                    ax.plot(*zip(*pts), ".", color=colours[label], alpha=0.4, ms=3)
+            if law and ok.any():
+                grid = np.geomspace(n[ok].min(), n[ok].max(), 50)
+                ax.plot(grid, law.a * grid**law.b * scale[q], "--", color=colours[label], lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training frames N")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=6)
+        ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle("Learning curves (log-log; dashed: power law a·N^b fitted over all replicates)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def cost_accuracy_figure(results: list[dict], cost_key: str = "predict_us_per_atom"):
+    """Cost vs accuracy (accuracy task): one small point per element, one large point per model (medians)."""
+    xlabel = {"predict_us_per_atom": "prediction cost (µs/atom, log)", "fit_s": "training time (s, log)"}[cost_key]
+    colours = model_colours(r["label"] for r in results)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for model, colour in colours.items():
+        pts = [((r.get("cost") or {}).get(cost_key), r["tests"]["test"]["overall"].get("forces.percent"))
+               for r in results if r["label"] == model]
+        pts = np.array([(x, y) for x, y in pts if x and y is not None and math.isfinite(y) and x > 0], dtype=float)
+        if not len(pts):
+            continue
+        ax.scatter(pts[:, 0], pts[:, 1], s=12, alpha=0.5, color=colour)
+        ax.scatter(np.median(pts[:, 0]), np.median(pts[:, 1]), s=90, color=colour, edgecolor="black",
+                   label=f"{model} (median of {len(pts)})")
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("force % error (TM23 Eq. 2)")
+    ax.set_title("Cost vs accuracy (accuracy task, full split)", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
