@@ -10,6 +10,9 @@ Columns as benchmarks/mlearn_baselines.py (E meV/atom, F eV/Å, sigma GPa, % = 1
 time in seconds (descriptors, sparse selection, kernels, hyperparameter optimisation); m = sparse environments.
 Each variant is solved twice from the same statistics: "ML" = hyperparameters maximising the log marginal
 likelihood (the protocol), "init" = TM23's initial values (2.0, 1 meV/atom, 0.05 eV/Å, 0.005 eV/Å³) kept fixed.
+With --params '{"sigma_e_choice": "validation"}' (or "fixed") a third row "validation"/"fixed" shows that choice
+of sigma_E (see mlffbench.models.acegp.model): e.g.
+    .venv/bin/python benchmarks/mlearn_acegp.py --elements Cu,Si --no-snap --params '{"sigma_e_choice": "validation"}'
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 
 from mlffbench.data.labelers.potentials import MLEARN_ELEMENTS
 from mlffbench.models.acegp import AceGPModel
+from mlffbench.models.acegp.model import validated
 from mlffbench.reference_scores import read_mlearn, score_frames, snap_calculator
 
 #: Defaults for the mlearn sets: FLARE-style B2, zeta 2, r_cut 5 Å (the Zuo SNAPs use 4.1-5.2 Å), 3 sparse
@@ -62,6 +66,11 @@ def main(argv=None) -> int:
             start = time.perf_counter()
             prepared = AceGPModel().prepare(train, params)
             fits = {"ML": prepared.optimise(), "init": prepared.solve(prepared.initial)}
+            choice = prepared.params["sigma_e_choice"]
+            if choice == "fixed":
+                fits["fixed"] = prepared.optimise(fix_energy_noise=True)
+            elif choice == "validation":
+                fits["validation"] = validated(train, prepared, fits["ML"], params)
             fit_s = time.perf_counter() - start
             for how, pot in fits.items():
                 score = score_frames(pot, test, model=f"{name} {how}")

@@ -271,3 +271,45 @@ def test_bad_params_and_species_are_clear_errors(emt_frames):
     pot = AceGPModel().fit(emt_frames[:2], None, {"n_max": 3, "l_max": 1, "optimise": False}, None)
     with pytest.raises(DataError, match="atomic number 79"):
         pot.evaluate(bulk("Au", cubic=True))
+
+
+def test_sigma_e_validation_uses_only_training_frames_and_is_deterministic(emt_frames, monkeypatch):
+    from mlffbench.models.acegp import model as acegp_model
+
+    train, test = emt_frames[:7], emt_frames[7:]
+    seen = []
+    original = acegp_model.AceGPModel.prepare
+
+    def recording(self, frames, params, progress=None):
+        seen.append([id(f) for f in frames])
+        return original(self, frames, params, progress)
+
+    monkeypatch.setattr(acegp_model.AceGPModel, "prepare", recording)
+    params = {"n_max": 4, "l_max": 2, "cutoff": 4.5, "sparse_per_frame": 2, "sigma_e_choice": "validation",
+              "validation_fraction": 0.3, "seed": 3}
+    a = AceGPModel().fit(train, None, params, None)
+    train_ids, test_ids = {id(f) for f in train}, {id(f) for f in test}
+    assert len(seen) == 2 and all(set(s) <= train_ids and not set(s) & test_ids for s in seen)
+    opt = a.info["optimisation"]
+    valid = opt["validation_frames"]
+    assert len(valid) == 2 and set(valid) <= set(range(len(train)))
+    assert set(seen[1]) == {id(f) for i, f in enumerate(train) if i not in valid}  # held out from the sub-fit
+    assert a.hyperparameters["sigma_e"] == pytest.approx(opt["sigma_e_chosen"])
+    assert opt["sigma_e_chosen"] in opt["grid"]
+    e_mae = opt["validation_mae"]["energy_ev_per_atom"]
+    assert e_mae[opt["grid"].index(opt["sigma_e_chosen"])] <= e_mae[0]  # never worse than ML's sigma_E
+    b = AceGPModel().fit(train, None, params, None)
+    assert np.array_equal(a.alpha, b.alpha) and b.info["optimisation"]["validation_frames"] == valid
+    other = AceGPModel().fit(train, None, {**params, "seed": 4}, None).info["optimisation"]["validation_frames"]
+    assert other != valid
+
+
+def test_sigma_e_fixed_keeps_energy_noise(emt_frames):
+    params = {"n_max": 4, "l_max": 2, "cutoff": 4.5, "sparse_per_frame": 2, "sigma_e": 0.002}
+    fixed = AceGPModel().fit(emt_frames[:5], None, {**params, "sigma_e_choice": "fixed"}, None)
+    ml = AceGPModel().fit(emt_frames[:5], None, params, None)
+    assert fixed.hyperparameters["sigma_e"] == pytest.approx(0.002, rel=1e-12)
+    assert fixed.hyperparameters["sigma_f"] != pytest.approx(params.get("sigma_f", 0.05))
+    assert fixed.info["log_marginal_likelihood"] <= ml.info["log_marginal_likelihood"] + 1e-6
+    with pytest.raises(ConfigError, match="sigma_e_choice"):
+        AceGPModel.check_params({"sigma_e_choice": "maybe"})

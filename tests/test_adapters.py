@@ -192,9 +192,9 @@ def test_zero_shot_with_and_without_metal43_shift(tmp_path, family, package):
         {"name": family, "label": f"{family}-raw", "params": {"shift": False}, "python": python}])
     shifted = assert_scored(jobs[f"accuracy:Cu:{family}-shifted"])
     raw = assert_scored(jobs[f"accuracy:Cu:{family}-raw"])
-    # the shift moves energies only
-    assert shifted["forces.mae"] == pytest.approx(raw["forces.mae"], rel=1e-9)
-    assert shifted["stress.mae"] == pytest.approx(raw["stress.mae"], rel=1e-9)
+    # the shift moves energies only (two processes' float32 torch kernels may differ in the last bits)
+    assert shifted["forces.mae"] == pytest.approx(raw["forces.mae"], rel=1e-6)
+    assert shifted["stress.mae"] == pytest.approx(raw["stress.mae"], rel=1e-6)
     assert shifted["energy_per_atom.mae"] < raw["energy_per_atom.mae"]
     # float32 models: finite differences need larger steps (O(d^2) truncation << float32 noise / d)
     checked = check_in_env(python, run_dir, jobs[f"accuracy:Cu:{family}-shifted"], d=1e-2, d_strain=1e-3)
@@ -277,3 +277,25 @@ def test_unbuildable_family_is_recorded_unavailable_and_the_run_goes_on(tmp_path
     assert jobs["accuracy:Cu:mace"].status == "failed"
     assert jobs["accuracy:Cu:mace"].error.startswith("model unavailable: mace env: pip install failed")
     assert jobs["accuracy:Cu:mean_energy"].status == "done"
+
+
+@pytest.mark.slow
+def test_observables_of_a_family_model_run_here_and_drive_it_in_its_env(tmp_path):
+    """The observables job runs in the main environment (LAMMPS reference, phonopy) and evaluates the GAP potential
+    inside the GAP environment through mlffbench.models.remote."""
+    from mlffbench.observables import Settings
+
+    family_python("gap")
+    cfg = {"name": "obs-gap", "seed": 0, "data": DATA, "split": {"test_last": 0.2},
+           "models": [{"name": "gap", "params": GAP_TINY}],
+           "tasks": {"accuracy": True, "observables": {"names": ["eos", "phonons"],
+                                                       "settings": Settings().tiny().to_dict()}},
+           "execution": {"executor": "inprocess", "retries": 0}}
+    path = tmp_path / "obs.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    jobs = {j.kind: j for j in MainJob(load_config(path), tmp_path / "run").run(progress=False)}
+    assert jobs["evaluate"].status == "done", jobs["evaluate"].error
+    obs = jobs["evaluate"].result["observables"]
+    assert obs["eos"]["status"] == "ok" and obs["phonons"]["status"] == "ok", obs
+    assert obs["eos"]["reference"]["a0"] == pytest.approx(3.615, abs=0.02)  # LAMMPS Cu (Mishin)
+    assert 0 < obs["eos"]["errors"]["a0_percent"] < 5  # a trained GAP: close, not identical

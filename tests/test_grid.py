@@ -50,6 +50,18 @@ def plan(tmp_path, cfg):
 # -- validation ----------------------------------------------------------------------------------------
 
 
+def assert_config_error(tmp_path, cfg: dict, needles) -> None:
+    """Loading ``cfg`` fails with one line naming the file and every needle."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert "\n" not in msg and str(path) in msg
+    for needle in needles:
+        assert needle in msg, msg
+
+
 @pytest.mark.parametrize("grid_cfg, needles", [
     ({"params": {}}, ["tasks.grid.params", "at least one"]),
     ({"params": {"n_max": []}}, ["tasks.grid.params.n_max", "at least one value"]),
@@ -61,14 +73,7 @@ def plan(tmp_path, cfg):
     ({"params": {"n_max": [2]}, "seed": 1}, ["tasks.grid.seed", "unknown key"]),
 ])
 def test_config_errors_name_the_key(tmp_path, grid_cfg, needles):
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump({**CFG, "tasks": {"accuracy": False, "grid": grid_cfg}}))
-    with pytest.raises(ConfigError) as err:
-        load_config(path)
-    msg = str(err.value)
-    assert "\n" not in msg and str(path) in msg
-    for needle in needles:
-        assert needle in msg, msg
+    assert_config_error(tmp_path, {**CFG, "tasks": {"accuracy": False, "grid": grid_cfg}}, needles)
 
 
 @pytest.mark.parametrize("cfg, needles", [
@@ -228,3 +233,84 @@ def test_builtin_grid_configs_and_notes():
     assert small.tasks.grid.retrain and "quick" not in small.name
     assert any(n.startswith("grid search ace-B2: cutoff [4.0, 5.0, 6.0]") for n in protocol_notes(small))
     assert load_config("quick").tasks.grid is None and load_config("quick").tasks.size_extensivity is None
+
+
+# -- finite-size test (TM23 Fig 8): the grid on its own larger-cell data set ---------------------------
+
+LARGE = {"params": {"cutoff": [3.5, 5.0]}, "train_frames": 8, "test_frames": 4, "data": "large",
+         "large_min_length": 10.0, "large_frames_per_temperature": 16, "large_temperatures": ["melt"]}
+LARGE_CFG = {**CFG, "data": {**CFG["data"], "frames_per_temperature": 5},
+             "tasks": {"accuracy": False, "grid": LARGE}}
+
+
+def test_large_cell_grid_reads_the_large_frames(tmp_path):
+    from mlffbench.data.io import read_frames
+
+    jobs = run(tmp_path, LARGE_CFG, tmp_path / "run")
+    assert all(j.status == "done" for j in jobs.values()), [(j.name, j.error) for j in jobs.values()]
+    small, large = jobs["data:Cu"], jobs["data:Cu:grid-large"]
+    assert large.inputs["variant"] == "grid-large" and large.inputs["data"]["temperatures"] == {"melt": 1.25}
+    n_large = large.result["cell"]["natoms"]
+    assert small.result["cell"]["natoms"] == 31 and n_large > 3 * 31
+    frames = read_frames(tmp_path / "run" / "data-grid-large" / "Cu" / "Cu_melt.extxyz", require=("energy", "forces"))
+    assert len(frames) == 16 and len(frames[0]) == n_large
+    assert not (tmp_path / "run" / "data-grid-large" / "Cu" / "Cu_cold.extxyz").exists()
+    points = [j for j in jobs.values() if j.kind == "fit_score" and "grid" in j.result["point"]]
+    assert len(points) == 2
+    for j in points:  # every grid job trained and tested on large-cell frames only
+        assert set(j.inputs["data_variants"].values()) == {large.key} and j.inputs["split"]["data"] == "grid-large"
+        r = j.result
+        assert r["n_train"] == 8 and r["n_train_atoms"] == 8 * n_large
+        assert r["tests"]["test"]["n_test"] == 4 and r["tests"]["test"]["n_atoms"] == 4 * n_large
+        assert set(r["tests"]["test"]["by_temperature"]) == {"melt"}
+        assert 0 < r["tests"]["test"]["overall"]["forces.percent"] < 100
+    best = jobs["grid:Cu:b2:best=force_mae"]  # the retrain: the large set's full split (3 held-out melt frames)
+    assert best.result["n_train_atoms"] == 13 * n_large and best.result["tests"]["test"]["n_test"] == 3
+    rows = grid.summarise([j.result for j in jobs.values() if j.kind == "fit_score"])
+    assert len(rows) == 1 and rows[0].n_train == 8 and rows[0].choice.n_points == 2
+
+
+def test_large_cell_grid_keys_and_notes(tmp_path):
+    from mlffbench.engine.runner import protocol_notes
+
+    main = {j.name: j for j in plan(tmp_path, CFG)}
+    assert "data_variants" not in main["grid:Cu:b2:cutoff=3.5:n_max=2"].inputs  # data: main is unchanged
+    assert main["grid:Cu:b2:cutoff=3.5:n_max=2"].inputs["split"] == {"kind": "grid", "train_frames": 12,
+                                                                      "test_frames": 8}
+    path = tmp_path / "large.yaml"
+    path.write_text(yaml.safe_dump(LARGE_CFG))
+    notes = protocol_notes(load_config(path))
+    assert any(n.startswith("grid search finite-size test (TM23 Fig 8") and ">= 10 Å" in n for n in notes)
+    fs = load_config("finite-size")
+    assert fs.tasks.grid.data == "large" and fs.tasks.grid.axes("B2-z2") == grid.TM23_FIG8_GRID
+    fs_notes = protocol_notes(fs)
+    assert not any(n.startswith("grid search B2-z2") for n in fs_notes)  # Fig 8's grid: no axes deviation
+    assert any("640-atom Os" in n for n in fs_notes)
+    fs_jobs = MainJob(fs, tmp_path / "never").plan()
+    assert len([j for j in fs_jobs if j.kind == "fit_score"]) == 4 * 13 * 5
+    assert [j.name for j in fs_jobs if j.kind == "data"] == ["data:Ti", "data:Ti:grid-large"]
+    assert load_config("quick").tasks.grid is None and load_config("tm23").tasks.grid.data == "main"
+
+
+@pytest.mark.parametrize("change, needles", [
+    ({"data": "huge"}, ["tasks.grid.data", "huge"]),
+    ({"large_min_length": -1.0}, ["tasks.grid.large_min_length"]),
+    ({"large_frames_per_temperature": 0}, ["tasks.grid.large_frames_per_temperature"]),
+    ({"large_temperatures": []}, ["tasks.grid.large_temperatures"]),
+    ({"large_cells": True}, ["tasks.grid.large_cells", "unknown key"]),
+])
+def test_large_cell_config_errors(tmp_path, change, needles):
+    assert_config_error(tmp_path, {**LARGE_CFG, "tasks": {"accuracy": False, "grid": {**LARGE, **change}}}, needles)
+
+
+@pytest.mark.parametrize("change, needles", [
+    ({"large_min_length": 7.0}, ["tasks.grid.large_min_length", "data.min_length"]),
+    ({"large_temperatures": ["hot"]}, ["tasks.grid.large_temperatures[0]", "hot"]),
+    ({"train_frames": 12}, ["tasks.grid", "13 training frames", "large cells"]),  # 16 - 3 held out
+])
+def test_large_cell_planning_checks(tmp_path, change, needles):
+    with pytest.raises(ConfigError) as err:
+        plan(tmp_path, {**LARGE_CFG, "tasks": {"accuracy": False, "grid": {**LARGE, **change}}})
+    for needle in needles:
+        assert needle in str(err.value), str(err.value)
+    assert not (tmp_path / "never").exists()

@@ -205,20 +205,35 @@ KILL_CFG = {
 }
 
 
-def _cli_run(config: Path, run_dir: Path, kill_after: float | None = None) -> int:
+def _done_jobs(run_dir: Path) -> int:
+    try:
+        conn = sqlite3.connect(f"file:{run_dir / RunStore.FILE}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM jobs WHERE status='done'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+def _cli_run(config: Path, run_dir: Path, kill_at_done: int | None = None, delay: float = 0.0) -> int:
+    """Run the CLI; with ``kill_at_done``, kill -9 it ``delay`` s after the store shows that many finished jobs
+    (moments tied to progress, not wall time, so they land mid-run on a fast or a loaded machine alike)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlffbench", "run", str(config), "--run-dir", str(run_dir), "--no-progress"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
-    if kill_after is None:
+    if kill_at_done is None:
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err.decode()
         return proc.returncode
-    try:
-        proc.wait(timeout=kill_after)
-    except subprocess.TimeoutExpired:
+    deadline = time.monotonic() + 600
+    while proc.poll() is None and _done_jobs(run_dir) < kill_at_done and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(delay)
+    if proc.poll() is None:
         os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    proc.wait()
     proc.stderr.close()
     return proc.returncode
 
@@ -245,21 +260,20 @@ def test_kill9_resume_matches_uninterrupted_run(tmp_path):
     config = write_config(tmp_path / "kill.yaml", KILL_CFG)
     reference_dir, resumed_dir = tmp_path / "reference", tmp_path / "resumed"
 
-    start = time.perf_counter()
     _cli_run(config, reference_dir)
-    full_seconds = time.perf_counter() - start
+    n_jobs = 4 + 4 * (1 + 1 + 2 + 1)  # data + fit jobs (checked below)
 
     rng = random.Random(0)
     killed, left_running = 0, 0
-    for _ in range(5):
-        rc = _cli_run(config, resumed_dir, rng.uniform(0.2, 0.6) * full_seconds)
+    for at in sorted(rng.sample(range(1, n_jobs - 2), 5)):  # five random moments through the run
+        rc = _cli_run(config, resumed_dir, at, rng.uniform(0.0, 0.3))
         killed += rc == -signal.SIGKILL
         if (resumed_dir / RunStore.FILE).exists():
             conn = sqlite3.connect(resumed_dir / RunStore.FILE)
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             left_running += conn.execute("SELECT COUNT(*) FROM jobs WHERE status='running'").fetchone()[0]
             conn.close()
-    assert killed >= 3, f"only {killed} of 5 kills landed before the run finished ({full_seconds:.0f} s run)"
+    assert killed >= 4, f"only {killed} of 5 kills landed before the run finished"
     assert left_running >= 1  # at least one kill hit a job mid-way, so the resume path was exercised
     _cli_run(config, resumed_dir)
 

@@ -119,6 +119,7 @@ class LearningCurveConfig:
 
 
 GRID_SELECT = ("force_mae", "likelihood")
+GRID_DATA = ("main", "large")
 
 
 @dataclass
@@ -126,7 +127,10 @@ class GridConfig:
     """TM23 grid search (Methods IV.C, SI S7): every combination of ``params`` (model param -> values) trained on
     ``train_frames`` and tested on ``test_frames`` (TM23: 200 and 100); the best point per metal and model is
     chosen by ``select`` and, with ``retrain``, retrained on the full split and scored like the accuracy task.
-    ``by_model`` replaces grid axes for one model label (TM23: B1 n_max 1-29 with l_max 0, B2 n_max 1-19)."""
+    ``by_model`` replaces grid axes for one model label (TM23: B1 n_max 1-29 with l_max 0, B2 n_max 1-19).
+    ``data: large`` runs the grid (and the retrain) on a larger-cell data set of its own instead, the finite-size
+    test of TM23 Fig 8 / SI S7.C (cells >= ``large_min_length``, ``large_frames_per_temperature`` frames at the
+    ``large_temperatures`` labels of data.temperatures; defaults: data.frames_per_temperature, all labels)."""
 
     params: dict[str, list[Any]] = field(default_factory=dict)
     by_model: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
@@ -134,6 +138,10 @@ class GridConfig:
     test_frames: int = 100
     select: str = "force_mae"  # force_mae: TM23's rule (max likelihood breaks ties); likelihood: max likelihood
     retrain: bool = True
+    data: str = "main"  # main: the run's data set; large: a larger-cell data set (TM23 Fig 8)
+    large_min_length: float = 22.0  # Å; TM23 Fig 8: a 640-atom Os cell (~22 Å), > 2 x the 10 Å longest cutoff
+    large_frames_per_temperature: int | None = None
+    large_temperatures: list[str] | None = None  # TM23 Fig 8: 1.25 T_melt only (melt)
 
     def check(self, where: str, labels: list[str]) -> None:
         if not self.params and not self.by_model:
@@ -151,6 +159,14 @@ class GridConfig:
         _positive(where, "test_frames", self.test_frames)
         if self.select not in GRID_SELECT:
             raise ConfigError(f"{where}.select: must be one of {', '.join(GRID_SELECT)}, got '{self.select}'")
+        if self.data not in GRID_DATA:
+            raise ConfigError(f"{where}.data: must be one of {', '.join(GRID_DATA)}, got '{self.data}'")
+        _positive(where, "large_min_length", self.large_min_length)
+        if self.large_frames_per_temperature is not None:
+            _positive(where, "large_frames_per_temperature", self.large_frames_per_temperature)
+        if self.large_temperatures is not None and (not self.large_temperatures
+                                                    or len(set(self.large_temperatures)) != len(self.large_temperatures)):
+            raise ConfigError(f"{where}.large_temperatures: needs distinct temperature labels, got {self.large_temperatures}")
 
     def axes(self, label: str) -> dict[str, list[Any]]:
         """The grid of one model: the shared axes with that label's replacements."""

@@ -80,7 +80,8 @@ def make_split(frames, spec: dict, test_last, seed: int) -> tuple[splits.Split, 
 def training_and_tests(inputs: dict, run_dir: Path) -> tuple[list, dict[str, list]]:
     """The training frames of a fit-and-score job and its named test sets."""
     element, spec = inputs["element"], inputs["split"]
-    frames = load_element(run_dir, element, inputs["temperatures"])
+    # a split may name its own data set (a variant, e.g. the grid's larger cells) and that set's temperatures
+    frames = load_element(run_dir, element, spec.get("temperatures", inputs["temperatures"]), spec.get("data"))
     if spec["kind"] == "size":  # the main data set = small cells; train on one size, test on both
         sets = {"small": frames, "large": load_element(run_dir, element, inputs["temperatures"], "large")}
         full = {cell: splits.tm23_full(f, inputs["test_last"]) for cell, f in sets.items()}

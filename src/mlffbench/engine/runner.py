@@ -179,6 +179,10 @@ class MainJob:
             store.start(job.key)
             inputs = resolved.get(job.key, job.inputs)
             python = job.python or pythons.get(job.inputs.get("model"))
+            if job.kind == "evaluate" and python:
+                # evaluate jobs need this environment (reference labeler, phonopy); the potential runs in its own
+                # through mlffbench.models.remote. Not part of the job key: where an environment lives may change.
+                inputs, python = {**inputs, "model_python": python}, None
             running[executor.submit(run_job, job.kind, inputs, str(self.run_dir), python)] = job
 
         def fail_now(job: PlannedJob, reason: str) -> None:

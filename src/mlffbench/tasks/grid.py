@@ -11,6 +11,10 @@ maximum log marginal likelihood (ties: smaller force MAE). The table shows both 
 The retrain job depends on every grid job of its metal and model; the coordinator resolves its params from their
 results right before submission (``resolve``), so its key (a hash of the base params and the grid job keys) is
 known at planning and a resumed run skips it like any other job.
+
+``data: large`` is TM23's finite-size test (Fig 8, SI S7.C: a coarse B2 grid up to r_cut 10 Å on 640-atom Os
+cells at 1.25 T_melt): the grid points and the retrain read a larger-cell data set of their own, planned as the
+data variant ``grid-large`` (files under ``data-grid-large/``), so long cutoffs see real neighbours, not images.
 """
 
 from __future__ import annotations
@@ -36,27 +40,62 @@ TM23_ACE_GRID = {
     "B2": {"cutoff": [3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], "n_max": list(range(1, 20, 2)), "l_max": list(range(7))},
 }
 
+#: TM23 Fig 8 coarse grid on the 640-atom Os cell (B2, power 2); blank (out-of-memory) cells there are failed here
+TM23_FIG8_GRID = {"cutoff": [4.0, 6.0, 8.0, 10.0], "n_max": list(range(1, 50, 4)), "l_max": [0, 2, 4, 6, 8]}
+
+#: the data variant of ``data: large`` (its own name: its cells and temperatures differ from size_extensivity's)
+LARGE = "grid-large"
+
+
+def large_temperatures(config) -> list[str]:
+    g = config.tasks.grid
+    return list(g.large_temperatures) if g.large_temperatures is not None else list(config.data.temperatures)
+
+
+def data_variants(config) -> dict[str, dict]:
+    """The larger-cell data set of ``data: large`` (data config overrides), else none."""
+    g, data = config.tasks.grid, config.data
+    if g.data != "large":
+        return {}
+    return {LARGE: {"min_length": g.large_min_length,
+                    "frames_per_temperature": g.large_frames_per_temperature or data.frames_per_temperature,
+                    "temperatures": {label: data.temperatures[label] for label in large_temperatures(config)}}}
+
 
 def protocol_notes(config) -> list[str]:
     g = config.tasks.grid
     rule = ("by minimum force MAE as TM23 (its tie rule for equal MAEs is unstated: larger likelihood wins)"
             if g.select == "force_mae" else
             "by maximum log marginal likelihood (TM23: force MAE decides when the two disagree)")
-    notes = [f"grid search: {g.train_frames} training / {g.test_frames} test frames per point (TM23: 200 / 100), "
+    large = g.data == "large"
+    notes = [f"grid search: {g.train_frames} training / {g.test_frames} test frames per point "
+             f"(TM23: {'200 / 50' if large else '200 / 100'}), "
              "both drawn at random (seeded, disjoint) from the full split's training frames so the held-out test set "
-             f"is not used for selection (TM23 does not say which frames it used); selection {rule}; failed grid "
+             "is not used for selection ("
+             + ("TM23 Fig 8 took sequential frames" if large else "TM23 does not say which frames it used")
+             + f"); selection {rule}; failed grid "
              "points are skipped (TM23 Fig 8 leaves out-of-memory points blank)"]
+    if large:
+        variant = data_variants(config)[LARGE]
+        notes.append(f"grid search finite-size test (TM23 Fig 8, SI S7.C): the grid runs on its own larger-cell data "
+                     f"set, cells >= {g.large_min_length:g} Å, {variant['frames_per_temperature']} frames per "
+                     f"temperature at {', '.join(variant['temperatures'])}, same MD protocol and labeler as the main "
+                     "data (TM23: one 640-atom Os cell at 1.25 T_melt from AIMD, 200 train / 50 test sequential frames, "
+                     "B2 power 2)" + ("; the best point is retrained on the large set's full split (TM23 Fig 8 "
+                                      "retrains nothing)" if g.retrain else ""))
     for model in config.models:
         label = model.label or model.name
         if model.name != "acegp" or (model.tasks is not None and "grid" not in model.tasks):
             continue
         axes = g.axes(label)
-        tm23 = TM23_ACE_GRID["B1" if model.params.get("descriptor") == "B1" else "B2"]
+        if large:
+            tm23, bounds = TM23_FIG8_GRID, "TM23 Fig 8 (B2, power 2): cutoff 4-10 Å step 2, n_max 1-49 step 4, l_max 0-8 step 2"
+        else:
+            tm23 = TM23_ACE_GRID["B1" if model.params.get("descriptor") == "B1" else "B2"]
+            bounds = "TM23 SI S7: cutoff 3-9 Å step 1, n_max 1-29 (B1) / 1-19 (B2) step 2, l_max 0 (B1) / 0-6 (B2)"
         if set(axes) != set(tm23) or any(sorted(map(_sortable, axes[k])) != sorted(map(_sortable, tm23[k]))
                                          for k in tm23):
-            notes.append(f"grid search {label}: " + ", ".join(f"{k} {v}" for k, v in axes.items())
-                         + " (TM23 SI S7: cutoff 3-9 Å step 1, n_max 1-29 (B1) / 1-19 (B2) step 2, "
-                           "l_max 0 (B1) / 0-6 (B2))")
+            notes.append(f"grid search {label}: " + ", ".join(f"{k} {v}" for k, v in axes.items()) + f" ({bounds})")
     return notes
 
 
@@ -68,15 +107,27 @@ def _sortable(value) -> tuple:
 
 
 def check(config) -> None:
-    """The grid subsets must fit in the full split's training frames (they are drawn from them)."""
+    """The grid subsets must fit in the full split's training frames (they are drawn from them); ``data: large``
+    needs cells larger than the main ones and temperatures of the data config."""
     g, data = config.tasks.grid, config.data
+    per_trajectory, n_trajectories, of = data.frames_per_temperature, len(data.temperatures), "of the data"
+    if g.data == "large":
+        if not g.large_min_length > data.min_length:
+            raise ConfigError(f"tasks.grid.large_min_length: must exceed data.min_length {data.min_length:g}, "
+                              f"got {g.large_min_length:g}")
+        for i, label in enumerate(large_temperatures(config)):
+            if label not in data.temperatures:
+                raise ConfigError(f"tasks.grid.large_temperatures[{i}]: '{label}' is not a data temperature "
+                                  f"({', '.join(data.temperatures)})")
+        variant = data_variants(config)[LARGE]
+        per_trajectory, n_trajectories, of = variant["frames_per_temperature"], len(variant["temperatures"]), "of large cells"
     try:
-        pool, _ = splits.tm23_full_counts(config.split.test_last, data.frames_per_temperature, len(data.temperatures))
+        pool, _ = splits.tm23_full_counts(config.split.test_last, per_trajectory, n_trajectories, of)
     except ValueError as exc:
         raise ConfigError(f"split.test_last: {exc}") from None
     if g.train_frames + g.test_frames > pool:
         raise ConfigError(f"tasks.grid: train_frames {g.train_frames} + test_frames {g.test_frames} exceed the "
-                          f"{pool} training frames of the full split they are drawn from")
+                          f"{pool} training frames of the full split {of} they are drawn from")
 
 
 def jobs(config, model) -> list[dict]:
@@ -88,9 +139,15 @@ def jobs(config, model) -> list[dict]:
     axes = g.axes(label)
     points = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
     split = {"kind": "grid", "train_frames": g.train_frames, "test_frames": g.test_frames}
-    specs = [{"split": split, "point": {"grid": p}, "params": p, "check": "tasks.grid.params"} for p in points]
+    full = {"kind": "tm23_full"}
+    extra = {}
+    if g.data == "large":  # the split names its data set (jobs.training_and_tests reads it); the job waits for it
+        source = {"data": LARGE, "temperatures": large_temperatures(config)}
+        split, full, extra = {**split, **source}, {**full, **source}, {"data": [LARGE]}
+    specs = [{"split": split, "point": {"grid": p}, "params": p, "check": "tasks.grid.params", **extra}
+             for p in points]
     if g.retrain:
-        specs.append({"split": {"kind": "tm23_full"}, "point": {"best": g.select}, "after": list(range(len(points)))})
+        specs.append({"split": full, "point": {"best": g.select}, "after": list(range(len(points))), **extra})
     return specs
 
 

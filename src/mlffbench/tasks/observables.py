@@ -61,14 +61,23 @@ def run(inputs: dict, run_dir) -> dict:
     settings = Settings.from_dict(inputs.get("settings"))
     element = inputs["element"]
     label = inputs.get("label") or inputs.get("model") or "model"
-    potential = load_potential(Path(run_dir) / inputs["potential"])  # relative to the run dir (or absolute)
+    path = Path(run_dir) / inputs["potential"]  # relative to the run dir (or absolute)
+    if inputs.get("model_python"):  # a family that lives in its own environment: evaluated there, driven from here
+        from mlffbench.models.remote import RemotePotential
+
+        potential = RemotePotential(inputs["model_python"], path)
+    else:
+        potential = load_potential(path)
     reference = make_labeler(inputs["labeler"]).calculator([element])
     workdir = Path(inputs.get("workdir") or Path(run_dir) / "observables" / f"{element}_{label}")
     workdir.mkdir(parents=True, exist_ok=True)
-    return {
-        "task": "observables", "element": element, "model": inputs.get("model"), "label": label,
-        "observables": run_all(element, names, potential, reference, settings, workdir),
-    }
+    try:
+        observed = run_all(element, names, potential, reference, settings, workdir)
+    finally:
+        if hasattr(potential, "close"):
+            potential.close()
+    return {"task": "observables", "element": element, "model": inputs.get("model"), "label": label,
+            "observables": observed}
 
 
 @dataclass

@@ -256,20 +256,26 @@ def ratio_caps(stats: Statistics, L: np.ndarray) -> np.ndarray:
 
 
 def optimise_hyperparameters(x0: np.ndarray, stats: Statistics, active: np.ndarray, max_iter: int, gtol: float,
-                             L: np.ndarray):
-    """Maximise the log marginal likelihood with L-BFGS-B (inactive noises stay fixed); returns (x, result)."""
-    free = np.concatenate([[True], active])
+                             L: np.ndarray, fix_energy_noise: bool = False):
+    """Maximise the log marginal likelihood with L-BFGS-B (inactive noises stay fixed); returns (x, result).
+
+    ``fix_energy_noise``: sigma_E stays at exp(x0[1]) itself (not its ratio to sigma) while the others are free."""
+    fixed_e = fix_energy_noise and bool(active[0])
+    free = np.concatenate([[True], active & ~np.array([fixed_e, False, False])])
     caps = ratio_caps(stats, L)
     bounds = np.array([np.log(SIGMA_BOUNDS)] + [[math.log(RATIO_FLOOR), math.log(c)] for c in caps])[free]
 
     def to_x(z):
-        return np.concatenate([[z[0]], z[0] - z[1:]])
+        x = np.concatenate([[z[0]], z[0] - z[1:]])
+        if fixed_e:
+            x[1] = x0[1]
+        return x
 
     def objective(zf):
         z = z_init.copy()
         z[free] = zf
         lml, grad, _, _ = log_marginal_likelihood(to_x(z), stats, active)
-        gz = np.concatenate([[grad[0] + grad[1:][active].sum()], -grad[1:]])
+        gz = np.concatenate([[grad[0] + grad[1:][free[1:]].sum()], -grad[1:]])
         return -lml, -gz[free]
 
     z_init = np.concatenate([[x0[0]], x0[0] - x0[1:]])
