@@ -108,9 +108,9 @@ def test_adapters_import_without_their_packages():
     """The main venv plans runs with every family (check_params) without mace, nequip, torch ... installed."""
     code = ("import sys\nfrom mlffbench.models.registry import model_names, get_model_class\n"
             "for name in model_names():\n    get_model_class(name).check_params({}) if name not in "
-            "('labeler', 'ase_calculator') else get_model_class(name)\n"
-            "heavy = sorted(m for m in ('torch', 'mace', 'nequip', 'e3nn', 'chgnet', 'sevenn', 'quippy', 'deepmd') "
-            "if m in sys.modules)\nprint(heavy)")
+            "('labeler', 'ase_calculator', 'nep_model') else get_model_class(name)\n"
+            "heavy = sorted(m for m in ('torch', 'mace', 'nequip', 'e3nn', 'chgnet', 'sevenn', 'quippy', 'deepmd', "
+            "'sgdml', 'torchani', 'calorine') if m in sys.modules)\nprint(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -299,3 +299,142 @@ def test_observables_of_a_family_model_run_here_and_drive_it_in_its_env(tmp_path
     assert obs["eos"]["status"] == "ok" and obs["phonons"]["status"] == "ok", obs
     assert obs["eos"]["reference"]["a0"] == pytest.approx(3.615, abs=0.02)  # LAMMPS Cu (Mishin)
     assert 0 < obs["eos"]["errors"]["a0_percent"] < 5  # a trained GAP: close, not identical
+
+
+# -- NEP / MTP: external training programs (not on PyPI) ---------------------------------------------------
+def test_nep_and_mtp_plan_and_fail_with_the_missing_program(tmp_path, monkeypatch):
+    """Planning accepts NEP and MTP; without GPUMD's `nep` / mlip-2's `mlp` on PATH their jobs fail with that
+    reason and the other model is still scored."""
+    import shutil
+
+    for family, bad in (("nep", {"generation": 0}), ("mtp", {"level": 1.5})):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            get_model_class(family).check_params(bad)
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name in ("nep", "mlp") else
+                        real_which(name, *a, **k))
+    _, jobs = run_engine(tmp_path, [{"name": "nep", "params": {"generation": 1000, "neurons": 30}},
+                                    {"name": "mtp", "params": {"level": 16}}, {"name": "mean_energy"}])
+    assert jobs["accuracy:Cu:nep"].status == "failed"
+    assert "NEP training needs the GPUMD `nep` program on PATH (not found)" in jobs["accuracy:Cu:nep"].error
+    assert jobs["accuracy:Cu:mtp"].status == "failed"
+    assert "MTP needs `mlp` (mlip-2) on PATH (not found)" in jobs["accuracy:Cu:mtp"].error
+    assert jobs["accuracy:Cu:mean_energy"].status == "done"
+
+
+@pytest.mark.parametrize("family,params,match", [
+    ("nep_model", {}, "params.path"),
+    ("sgdml", {"stress_weight": 1.0}, "no stress"),
+    ("sgdml", {"sig": [10, 0]}, "sig"),
+    ("torchani", {"epochs": 0}, "epochs"),
+])
+def test_new_family_params_are_checked_at_planning(family, params, match):
+    with pytest.raises(ConfigError, match=match):
+        get_model_class(family).check_params(params)
+
+
+# -- sGDML -------------------------------------------------------------------------------------------------
+#: in the sgdml env: forces of the first 3 atoms against finite differences, stress NaN, a strained cell refused
+SGDML_CHECK = r"""
+import json, sys
+import numpy as np
+from mlffbench.data.io import read_frames
+from mlffbench.models.base import load_potential
+pot = load_potential(sys.argv[1])
+atoms = read_frames(sys.argv[2])[0].copy()
+atoms.rattle(0.02, seed=1)
+atoms.calc = pot
+f = atoms.get_forces(); s = atoms.get_stress()
+d = 1e-4
+def numeric_force(a, i):
+    p0 = atoms.positions.copy(); energies = []
+    for step in (d, -d):
+        p = p0.copy(); p[a, i] += step; atoms.positions = p
+        energies.append(atoms.get_potential_energy())
+    atoms.positions = p0
+    return -(energies[0] - energies[1]) / (2 * d)
+nf = np.array([[numeric_force(a, i) for i in range(3)] for a in range(3)])
+strained = atoms.copy(); strained.set_cell(atoms.cell[:] * 1.01, scale_atoms=True); strained.calc = pot
+try:
+    strained.get_potential_energy(); refused = ""
+except Exception as exc:
+    refused = str(exc)
+print(json.dumps({"info": pot.info, "force_err": float(np.abs(f[:3] - nf).max()),
+                  "force_scale": float(np.abs(f[:3]).max()), "stress_nan": bool(np.isnan(s).all()),
+                  "refused": refused}))
+"""
+
+
+@pytest.mark.slow
+def test_sgdml_trains_on_one_cell_and_has_no_stress(tmp_path):
+    python = family_python("sgdml")
+    run_dir, jobs = run_engine(tmp_path, [{"name": "sgdml", "params": {"sig": [20, 40]}}])
+    job = jobs["accuracy:Cu:sgdml"]
+    assert job.status == "done", job.error
+    o = job.result["tests"]["test"]["overall"]
+    assert math.isfinite(o["energy_per_atom.mae"]) and math.isfinite(o["forces.mae"])
+    assert math.isnan(o["stress.mae"])  # sGDML predicts no stress: NaN, never a made-up zero
+    model = run_dir / "models" / job.inputs["job_id"] / "potential.json"
+    data = run_dir / "data" / "Cu" / "Cu_warm.extxyz"
+    out = subprocess.run([python, "-c", SGDML_CHECK, str(model), str(data)], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    checked = json.loads(out.stdout.strip().splitlines()[-1])
+    assert_info(checked["info"], "sgdml")
+    assert checked["info"]["sig"] in (20, 40) and set(checked["info"]["valid_force_mae_eV_per_A_by_sig"]) == {
+        "20", "40"}
+    assert checked["stress_nan"] and "different cell" in checked["refused"]
+    assert checked["force_err"] < 1e-5 * max(1.0, checked["force_scale"])
+
+
+def test_sgdml_refuses_frames_of_another_cell_or_order():
+    from ase.build import bulk
+
+    from mlffbench.models.adapters.common import AdapterError
+    from mlffbench.models.adapters.sgdml import check_same_system
+
+    base = bulk("Cu", "fcc", a=3.6, cubic=True)
+    other_cell = base.copy()
+    other_cell.set_cell(base.cell[:] * 1.02, scale_atoms=True)
+    with pytest.raises(AdapterError, match="training frame 1 has a different cell"):
+        check_same_system([base, base.copy(), other_cell][0:1] + [other_cell])
+    swapped = bulk("CuNi", "rocksalt", a=3.6)
+    with pytest.raises(AdapterError, match="frame 1 has a different species order"):
+        check_same_system([swapped, swapped[::-1]])
+    check_same_system([base, base.copy()])
+
+
+# -- TorchANI ----------------------------------------------------------------------------------------------
+TORCHANI_TINY = {"hidden": [8], "radial_num_shifts": 8, "angular_num_shifts": 2, "angular_num_sections": 4,
+                 "radial_cutoff": 4.5, "angular_cutoff": 3.5, "epochs": 2, "batch_size": 8}
+
+
+@pytest.mark.slow
+def test_torchani_trains_through_engine_and_predicts(tmp_path):
+    python = family_python("torchani")
+    run_dir, jobs = run_engine(tmp_path, [{"name": "torchani", "params": TORCHANI_TINY}])
+    job = jobs["accuracy:Cu:torchani"]
+    assert_scored(job)
+    checked = check_in_env(python, run_dir, job)
+    info = checked["info"]
+    assert_info(info, "torchani")
+    assert info["version"] == "2.9.0" and info["epochs"] == 2 and info["train_s_per_epoch"] > 0
+    assert info["n_parameters"] > 0 and not info["stress_trained"]
+    assert checked["force_err"] < 1e-6 * max(1.0, checked["force_scale"])
+    assert checked["stress_err"] < 1e-6 * max(1.0, checked["stress_scale"]) + 1e-8
+
+
+# -- NEP inference of a user-supplied model (calorine) ---------------------------------------------------------
+def test_nep_model_missing_file_fails_the_job_with_the_path(tmp_path):
+    family_python("nep_model")
+    _, jobs = run_engine(tmp_path, [{"name": "nep_model", "params": {"path": str(tmp_path / "nope" / "nep.txt")}},
+                                    {"name": "mean_energy"}])
+    assert jobs["accuracy:Cu:nep_model"].status == "failed"
+    assert "nep.txt is not a file" in jobs["accuracy:Cu:nep_model"].error
+    assert jobs["accuracy:Cu:mean_energy"].status == "done"
+
+
+@pytest.mark.skip(reason="no NEP potential file available offline: calorine 4.1's wheel ships no example nep.txt "
+                         "and training one needs GPUMD's GPU-only `nep`")
+def test_nep_model_predicts_with_metal43_shift():  # pragma: no cover
+    pass

@@ -68,6 +68,29 @@ DEEPMD = _declare(EnvSpec(
     notes=("the PyPI wheel's PyTorch backend is built for torch 2.11 and fails on 2.13",),
 ))
 
+SGDML = _declare(EnvSpec(
+    name="sgdml",
+    description="sGDML 1.0.3 (numpy<2.4: it uses np.in1d): sgdml",
+    torch=False,
+    packages=("sgdml==1.0.3", "numpy<2.4"),
+    smoke="from sgdml.train import GDMLTrain\nfrom sgdml.predict import GDMLPredict\nimport mlffbench.models.adapters.sgdml\n",
+))
+
+TORCHANI = _declare(EnvSpec(
+    name="torchani",
+    description="TorchANI 2.9.0 (periodic AEVs, custom per-species networks): torchani",
+    packages=("torchani==2.9.0",),
+    smoke="import torchani\nimport mlffbench.models.adapters.torchani\n",
+))
+
+CALORINE = _declare(EnvSpec(
+    name="calorine",
+    description="calorine 4.1 (CPU NEP inference of a user-supplied nep.txt): nep_model",
+    torch=False,
+    packages=("calorine==4.1",),
+    smoke="from calorine.calculators import CPUNEP\n",
+))
+
 
 def get_spec(name: str) -> EnvSpec:
     try:

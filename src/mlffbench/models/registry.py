@@ -20,6 +20,11 @@ _FAMILIES = {
     "ase_calculator": "mlffbench.models.adapters.zeroshot:AseCalculatorModel",
     "gap": "mlffbench.models.adapters.gap:GapModel",
     "deepmd": "mlffbench.models.adapters.deepmd:DeepmdModel",
+    "nep": "mlffbench.models.adapters.external:NepModel",
+    "mtp": "mlffbench.models.adapters.external:MtpModel",
+    "nep_model": "mlffbench.models.adapters.zeroshot:NepZeroShotModel",
+    "sgdml": "mlffbench.models.adapters.sgdml:SgdmlModel",
+    "torchani": "mlffbench.models.adapters.torchani:TorchaniModel",
 }
 
 

@@ -41,6 +41,8 @@ PRESETS = {
                "kwargs": {"use_device": "cpu"}, "package": "chgnet"},
     "sevennet": {"calculator": "sevenn.calculator:SevenNetCalculator",
                  "kwargs": {"model": "7net-0", "device": "cpu"}, "package": "sevenn"},
+    # a user-supplied NEP potential file (params.path) through calorine's CPU implementation
+    "nep_model": {"calculator": "calorine.calculators:CPUNEP", "kwargs": {}, "package": "calorine"},
 }
 
 
@@ -179,3 +181,50 @@ class SevennetModel(AseCalculatorModel):
     preset = "sevennet"
     potential_class = SevennetPotential
     param_keys = ("kwargs", "shift")
+
+
+class NepZeroShotPotential(ZeroShotPotential):
+    family = "nep_model"
+
+
+class NepZeroShotModel(AseCalculatorModel):
+    """A trained NEP potential file (``path``: GPUMD's nep.txt) evaluated by calorine 4.1's ``CPUNEP``, with the
+    Metal-43 shift like the foundation models (``shift: false`` for the raw model). Nothing is trained here."""
+
+    name = "nep_model"
+    env = "calorine"
+    preset = "nep_model"
+    potential_class = NepZeroShotPotential
+    param_keys = ("path", "shift")
+
+    @classmethod
+    def check_params(cls, params):
+        super().check_params(params)
+        if not isinstance(params.get("path"), str) or not params["path"]:
+            raise ConfigError(f"{cls.name}: params.path must name a NEP potential file (nep.txt)")
+
+    def spec(self, params) -> dict:
+        import os
+
+        return {"calculator": PRESETS["nep_model"]["calculator"],
+                "kwargs": {"model_filename": os.path.abspath(params["path"])}}
+
+    def fit(self, train, valid, params, workdir) -> ZeroShotPotential:
+        import os
+
+        self.check_params(params)
+        path = os.path.abspath(params["path"])
+        if not os.path.isfile(path):
+            raise common.AdapterError(f"nep_model: params.path {path} is not a file")
+        potential = super().fit(train, valid, params, workdir)
+        from calorine.nep import read_model
+
+        model = read_model(path)
+        potential.info.update(n_parameters=_nep_parameter_count(model), nep_file=path,
+                              nep_version=getattr(model, "version", None), nep_types=list(model.types))
+        return potential
+
+
+def _nep_parameter_count(model) -> int | None:
+    n = getattr(model, "n_parameters", None)
+    return int(n) if n is not None else None
