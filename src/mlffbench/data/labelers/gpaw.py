@@ -130,7 +130,10 @@ class GpawLabeler(Labeler):
         self.mpi_ranks = int(mpi_ranks)
         self.maxiter = int(maxiter)
         self.convergence = dict(convergence or {})
-        self.nbands = nbands
+        # GPAW's default band count leaves too few empty bands for wide smearing: at 1-2 eV Methfessel-Paxton the
+        # top bands hold occupation and the SCF crawls (Ti: 115-327 iterations instead of ~20, many frames at
+        # maxiter). Twice the occupied bands ('200%') converges in ~20 iterations at every width.
+        self.nbands = nbands if nbands is not None or self.smearing < 0.5 else "200%"
         self.mixer_beta = mixer_beta
         self.pdos = bool(pdos)
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
