@@ -47,9 +47,9 @@ def run_engine(tmp_path: Path, models: list[dict]):
     return run_dir, {j.name: j for j in jobs}
 
 
-#: run inside the family env: reload the saved potential, compare with finite differences of its own energy
-#: (forces of the first 3 atoms, all 6 stress components; steps argv[3] Å and argv[4] strain; argv[5] == "0": none)
-CHECK = r"""
+#: run inside a family env: reload the saved potential (argv[1]) on a rattled frame of argv[2];
+#: ``numeric_forces(d)`` = minus the central difference of its own energy for the first 3 atoms
+ENV_PRELUDE = r"""
 import json, sys
 import numpy as np
 from mlffbench.data.io import read_frames
@@ -58,11 +58,8 @@ pot = load_potential(sys.argv[1])
 atoms = read_frames(sys.argv[2])[0].copy()
 atoms.rattle(0.02, seed=1)
 atoms.calc = pot
-e = atoms.get_potential_energy(); f = atoms.get_forces(); s = atoms.get_stress()
-out = {"energy": float(e), "natoms": len(atoms), "info": pot.info}
-if sys.argv[5] != "0":
-    d, ds = float(sys.argv[3]), float(sys.argv[4])
-    def numeric_force(a, i):
+def numeric_forces(d):
+    def one(a, i):
         p0 = atoms.positions.copy()
         energies = []
         for step in (d, -d):
@@ -70,7 +67,17 @@ if sys.argv[5] != "0":
             energies.append(atoms.get_potential_energy())
         atoms.positions = p0
         return -(energies[0] - energies[1]) / (2 * d)
-    nf = np.array([[numeric_force(a, i) for i in range(3)] for a in range(3)])
+    return np.array([[one(a, i) for i in range(3)] for a in range(3)])
+"""
+
+#: forces of the first 3 atoms and all 6 stress components against finite differences of the energy
+#: (steps argv[3] Å and argv[4] strain; argv[5] == "0": none)
+CHECK = ENV_PRELUDE + r"""
+e = atoms.get_potential_energy(); f = atoms.get_forces(); s = atoms.get_stress()
+out = {"energy": float(e), "natoms": len(atoms), "info": pot.info}
+if sys.argv[5] != "0":
+    d, ds = float(sys.argv[3]), float(sys.argv[4])
+    nf = numeric_forces(d)
     ns = pot.calculate_numerical_stress(atoms, d=ds)
     out.update(force_err=float(np.abs(f[:3] - nf).max()), force_scale=float(np.abs(f[:3]).max()),
                stress_err=float(np.abs(s - ns).max()), stress_scale=float(np.abs(s).max()))
@@ -335,25 +342,9 @@ def test_new_family_params_are_checked_at_planning(family, params, match):
 
 # -- sGDML -------------------------------------------------------------------------------------------------
 #: in the sgdml env: forces of the first 3 atoms against finite differences, stress NaN, a strained cell refused
-SGDML_CHECK = r"""
-import json, sys
-import numpy as np
-from mlffbench.data.io import read_frames
-from mlffbench.models.base import load_potential
-pot = load_potential(sys.argv[1])
-atoms = read_frames(sys.argv[2])[0].copy()
-atoms.rattle(0.02, seed=1)
-atoms.calc = pot
+SGDML_CHECK = ENV_PRELUDE + r"""
 f = atoms.get_forces(); s = atoms.get_stress()
-d = 1e-4
-def numeric_force(a, i):
-    p0 = atoms.positions.copy(); energies = []
-    for step in (d, -d):
-        p = p0.copy(); p[a, i] += step; atoms.positions = p
-        energies.append(atoms.get_potential_energy())
-    atoms.positions = p0
-    return -(energies[0] - energies[1]) / (2 * d)
-nf = np.array([[numeric_force(a, i) for i in range(3)] for a in range(3)])
+nf = numeric_forces(1e-4)
 strained = atoms.copy(); strained.set_cell(atoms.cell[:] * 1.01, scale_atoms=True); strained.calc = pot
 try:
     strained.get_potential_energy(); refused = ""

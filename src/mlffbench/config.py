@@ -54,6 +54,12 @@ class DataConfig:
             raise ConfigError(f"{where}.elements: a list of symbols or 'covered', got '{self.elements}'")
         self.check_labelers(where)
 
+    def reference(self) -> dict:
+        """Spec of the labeler whose labels the data carry: the relabeler when there is one."""
+        from mlffbench.data.labelers import labeler_spec
+
+        return labeler_spec(self.relabel or self.labeler)
+
     def check_labelers(self, where: str) -> None:
         """Labelers must exist and cover every listed element (no LAMMPS is started for this)."""
         from mlffbench import elements as elements_db

@@ -63,8 +63,7 @@ def protocol_notes(config: RunConfig) -> list[str]:
         module = TASK_MODULES[task]
         if hasattr(module, "protocol_notes"):
             notes += module.protocol_notes(config)
-    labeler = data.relabel or data.labeler
-    name = labeler if isinstance(labeler, str) else labeler.get("name")
+    name = data.reference().get("name")
     if name in ("lammps", "emt"):
         notes.append(
             f"labels from the classical '{name}' reference, not DFT: trajectories and labels come from the same "
@@ -121,7 +120,7 @@ class MainJob:
         label = model.label or model.name
         params = dict(model.params)
         if model.name == "labeler":
-            params.setdefault("labeler", _spec(cfg.data.relabel or cfg.data.labeler))
+            params.setdefault("labeler", cfg.data.reference())
         planned: list[PlannedJob] = []
         for spec in TASK_MODULES[task].jobs(cfg, model):
             job_params = {**params, **spec.get("params", {})}
@@ -233,7 +232,6 @@ class MainJob:
             if self.executor is None:
                 executor.close()
 
-
     @staticmethod
     def _family_pythons(todo: list[PlannedJob]) -> tuple[dict[str, str], dict[str, str]]:
         """The interpreter of each model family that runs in its own environment (built on first use, cached),
@@ -261,10 +259,6 @@ def _job_name(task: str, element: str, label: str, point: dict) -> str:
     """task:element:label then the point's k=v, a nested mapping (a sweep or grid point) flattened in place."""
     items = [kv for k, v in point.items() for kv in (v.items() if isinstance(v, dict) else [(k, v)])]
     return f"{task}:{element}:{label}" + "".join(f":{k}={v}" for k, v in items)
-
-
-def _spec(labeler) -> dict:
-    return {"name": labeler} if isinstance(labeler, str) else dict(labeler)
 
 
 def _progress_bar(total: int, done: int, enabled: bool):

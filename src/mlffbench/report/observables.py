@@ -61,6 +61,13 @@ def _panels(elements: list[str], ncols: int = 3, size=(4.2, 3.2)):
     return fig, dict(zip(elements, axes.flat))
 
 
+def _element_panels(observables: list[dict], name: str):
+    """(rows, model colours, figure, {element: axis}): one panel per element that has observable ``name``."""
+    rows = entries_with(observables, name)
+    fig, axes = _panels(list(dict.fromkeys(e for e, _, _ in rows)))
+    return rows, model_colours(m for _, m, _ in rows), fig, axes
+
+
 def _failure_note(ax, notes: list[str]) -> None:
     if notes:
         ax.text(0.02, 0.02, "\n".join(notes)[:300], transform=ax.transAxes, fontsize=6, color="firebrick",
@@ -79,10 +86,7 @@ def _band_blocks(side: dict) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def phonon_figure(observables: list[dict]):
     """Phonon bands (TM23 Fig 7): reference dashed black, models coloured; imaginary modes are below zero."""
-    rows = entries_with(observables, "phonons")
-    elements = list(dict.fromkeys(e for e, _, _ in rows))
-    colours = model_colours(m for _, m, _ in rows)
-    fig, axes = _panels(elements)
+    rows, colours, fig, axes = _element_panels(observables, "phonons")
     for element, ax in axes.items():
         notes, ref_done, ticks = [], False, None
         for _, model, result in (r for r in rows if r[0] == element):
@@ -120,10 +124,7 @@ def phonon_figure(observables: list[dict]):
 
 def eos_figure(observables: list[dict]):
     """Equation of state E(V): reference dashed, models coloured; B (GPa) and V0 in the legend."""
-    rows = entries_with(observables, "eos")
-    elements = list(dict.fromkeys(e for e, _, _ in rows))
-    colours = model_colours(m for _, m, _ in rows)
-    fig, axes = _panels(elements)
+    rows, colours, fig, axes = _element_panels(observables, "eos")
     for element, ax in axes.items():
         notes, ref_done = [], False
         for _, model, result in (r for r in rows if r[0] == element):
@@ -195,10 +196,7 @@ def rdf_figure(observables: list[dict]):
 def stability_figure(observables: list[dict]):
     """Crash test: time to failure vs target temperature; a run that survived is an open triangle at its full
     simulated time, a failure a filled cross at its time to failure. Reference black."""
-    rows = entries_with(observables, "stability")
-    elements = list(dict.fromkeys(e for e, _, _ in rows))
-    colours = model_colours(m for _, m, _ in rows)
-    fig, axes = _panels(elements)
+    rows, colours, fig, axes = _element_panels(observables, "stability")
     for element, ax in axes.items():
         ref_done = False
         for i, (_, model, result) in enumerate(r for r in rows if r[0] == element):

@@ -19,12 +19,11 @@ def jobs(config, model) -> list[dict]:
     """Two jobs: the accuracy task's fit (same inputs, so the same job when accuracy also runs), then an
     ``evaluate`` job that computes the observables with that potential once it is done."""
     obs = config.tasks.observables
-    labeler = config.data.relabel or config.data.labeler
     return [
         {"task": "accuracy", "split": {"kind": "tm23_full"}, "point": {}},
         {"kind": "evaluate", "split": {"kind": "none"}, "point": {},
          "after": [0],
-         "inputs": {"labeler": {"name": labeler} if isinstance(labeler, str) else dict(labeler),
+         "inputs": {"labeler": config.data.reference(),
                     "observables": list(obs.names or NAMES), "settings": Settings.from_dict(obs.settings).to_dict()}},
     ]
 

@@ -10,9 +10,14 @@ def labeler_names() -> list[str]:
     return ["lammps", "emt", "gpaw"]
 
 
+def labeler_spec(spec: str | dict) -> dict:
+    """A labeler spec as a fresh dict with ``name``: config files may give just the name."""
+    return {"name": spec} if isinstance(spec, str) else dict(spec)
+
+
 def make_labeler(spec: str | dict) -> Labeler:
     """Build a labeler from its spec: a name, or a dict with ``name`` and that labeler's options."""
-    spec = {"name": spec} if isinstance(spec, str) else dict(spec)
+    spec = labeler_spec(spec)
     name = spec.pop("name", None)
     if name == "lammps":
         from mlffbench.data.labelers.lammps import LammpsLabeler
@@ -29,4 +34,4 @@ def make_labeler(spec: str | dict) -> Labeler:
     raise ConfigError(f"unknown labeler '{name}': known labelers are {', '.join(labeler_names())}")
 
 
-__all__ = ["Labeler", "NVTSpec", "make_labeler", "labeler_names"]
+__all__ = ["Labeler", "NVTSpec", "make_labeler", "labeler_names", "labeler_spec"]
