@@ -283,7 +283,7 @@ def ours_worker(spec_path: str, out_path: str) -> None:
 
 
 def find_flare_python(explicit: str | None) -> Path | None:
-    """--flare-python, else mlffbench.models.flare_env (MLFFBENCH_FLARE_PYTHON or the build script's default)."""
+    """--flare-python, else mlffbench.models.flare_env (MLFFBENCH_FLARE_PYTHON or the built `flare` env)."""
     if explicit:
         return Path(explicit)
     from mlffbench.models.flare_env import flare_python
@@ -414,7 +414,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-flare-scaling", action="store_true", help="scaling for ours only")
     p.add_argument("--flare-mem-limit-gb", type=float, default=10.0,
                    help="address-space limit of FLARE's scaling process (its neighbour search is O(N^2) in memory)")
-    p.add_argument("--flare-python", help="FLARE venv python (default: as scripts/build_flare_env.sh)")
+    p.add_argument("--flare-python", help="FLARE env python (default: the built `flare` env, see `mlffbench env build flare`)")
     p.add_argument("--out", help="write all raw results as JSON")
     p.add_argument("--worker", nargs=2, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -424,7 +424,7 @@ def main(argv=None) -> int:
 
     flare_py = find_flare_python(args.flare_python)
     if flare_py is None or not flare_py.is_file():
-        raise SystemExit("bench: FLARE env not found (run scripts/build_flare_env.sh or set MLFFBENCH_FLARE_PYTHON)")
+        raise SystemExit("bench: FLARE env not found (run `mlffbench env build flare` or set MLFFBENCH_FLARE_PYTHON)")
     from ase.io import read, write
 
     from mlffbench.models.acegp import AceDescriptor, AceGPModel

@@ -23,6 +23,7 @@ from pathlib import Path
 #: family -> params: short training on purpose (the timing, not the accuracy, is measured)
 FAMILIES = {
     "acegp": {"descriptor": "B2", "cutoff": 5.0, "n_max": 8, "l_max": 3, "power": 2},
+    "flare": {"descriptor": "B2", "cutoff": 5.0, "n_max": 8, "l_max": 3, "power": 2},
     "mace": {"num_channels": 32, "max_L": 1, "correlation": 3, "r_max": 5.0, "epochs": 5, "batch_size": 2,
              "stage_two_fraction": 0.2},
     "nequip": {"num_layers": 4, "l_max": 1, "num_features": [32, 16], "r_cut": 5.0, "max_epochs": 5,
@@ -31,13 +32,19 @@ FAMILIES = {
                 "r_cut": 5.0, "max_epochs": 5, "batch_size": 1},
     "gap": {"n_sparse_soap": 500, "n_max": 8, "l_max": 4, "cutoff": 5.0},
     "deepmd": {"epochs": 5, "batch_size": 1, "start_pref_v": 1.0, "limit_pref_v": 1.0},
+    "torchani": {"hidden": [64, 32], "epochs": 5, "batch_size": 2},
+    "sgdml": {"sig": [20, 40]},
+    "grace": {"epochs": 5, "batch_size": 2},
     "chgnet": {},
     "sevennet": {},
 }
 
 
 def infer_timing(potential_json: str, min_seconds: float = 2.0) -> dict:
-    """Run inside the family env: µs/atom of energy+forces+stress on 32- and 500-atom fcc Cu."""
+    """Run inside the family env: µs/atom of energy+forces+stress on 32- and 500-atom fcc Cu.
+
+    A model that refuses a cell (sGDML knows only its one training system) gets the reason instead of a time.
+    """
     from ase.build import bulk
 
     from mlffbench.models.base import load_potential
@@ -47,7 +54,11 @@ def infer_timing(potential_json: str, min_seconds: float = 2.0) -> dict:
     for reps in ((2, 2, 2), (5, 5, 5)):
         atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat(reps)
         atoms.rattle(0.05, seed=0)
-        pot.evaluate(atoms)  # warm-up (model load, compilation, neighbour-list setup)
+        try:
+            pot.evaluate(atoms)  # warm-up (model load, compilation, neighbour-list setup)
+        except Exception as exc:  # noqa: BLE001 - reported in the table, not fatal
+            out[len(atoms)] = f"refused: {str(exc).splitlines()[0][:60]}"
+            continue
         calls, start = 0, time.perf_counter()
         while calls < 3 or time.perf_counter() - start < min_seconds:
             atoms.positions[0, 0] += 1e-6  # a new structure each call (no calculator caching)
@@ -57,6 +68,13 @@ def infer_timing(potential_json: str, min_seconds: float = 2.0) -> dict:
                 break
         out[len(atoms)] = 1e6 * (time.perf_counter() - start) / calls / len(atoms)
     return out
+
+
+def _us(value) -> str:
+    """A timing cell: µs/atom, the refusal reason, or nan when inference failed."""
+    if isinstance(value, str):
+        return "n/a"
+    return f"{value if value is not None else float('nan'):.0f}"
 
 
 def main() -> int:
@@ -113,9 +131,10 @@ def main() -> int:
         rows.append((
             family, info.get("version", "(native)"), str(r["cost"].get("n_parameters") or info.get("n_parameters")),
             f"{r['cost']['fit_s']:.1f}", f"{per_epoch:.2f}" if per_epoch else "-",
-            f"{timing.get('32', float('nan')):.0f}", f"{timing.get('500', float('nan')):.0f}",
+            _us(timing.get("32")), _us(timing.get("500")),
             f"{1e3 * overall['forces.mae']:.0f}",
-            "" if proc.returncode == 0 else f"inference failed: {proc.stderr.strip().splitlines()[-1:]}"))
+            "; ".join(f"{n} atoms {v}" for n, v in timing.items() if isinstance(v, str))
+            if proc.returncode == 0 else f"inference failed: {proc.stderr.strip().splitlines()[-1:]}"))
     for family, why in unavailable.items():
         rows.append((family, "-", "-", "-", "-", "-", "-", "-", f"unavailable: {why}"))
     head = ("family", "version", "params", "fit s", "s/epoch", "us/atom 32", "us/atom 500", "F MAE meV/A", "note")

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Build a separate virtual environment with FLARE (PyPI sdist mir-flare==1.4.0) for cross-checking the
-# project's own ACE-descriptor sparse GP (tests/test_flare_env.py, src/mlffbench/models/flare_driver.py).
+# Build a virtual environment with FLARE (PyPI sdist mir-flare==1.4.0): the `flare` model family
+# (src/mlffbench/models/adapters/flare.py) and the cross-checks of the project's own ACE-descriptor sparse GP
+# (tests/test_flare_env.py, tests/test_flare_crosscheck.py, src/mlffbench/models/flare_driver.py).
 #
 # Usage: scripts/build_flare_env.sh [DEST]
 #   DEST defaults to ${MLFFBENCH_CACHE:-$HOME/.cache/mlffbench}/envs/flare-1.4.0
 #   On success prints DEST/bin/python on stdout (progress goes to stderr) and writes DEST/.built.
-#   When DEST/.built exists it only prints the path (idempotent, < 1 s).
+#   When DEST/.built exists it only prints the path (idempotent, < 1 s). An existing venv at DEST (with or
+#   without pip) is reused and FLARE is installed into it.
+# Normally run by mlffbench's env builder as the build step of the "flare" environment
+# (src/mlffbench/envs/families.py; `mlffbench env build flare`), with DEST = the new env directory; the
+# sha256 of this file is part of that environment's key, so editing it makes a new environment.
 #
 # Why it is done this way (see shared/notes/ENVIRONMENT.md, row mir-flare): `pip install mir-flare` fails
 # offline -- its metadata pins numpy<1.23 and ase==3.22, and its CMakeLists clones googletest, nlohmann
@@ -65,6 +70,12 @@ pip() { run "$dest/bin/python" -m pip "$@"; }
 # --- 1. venv and runtime/build Python packages ---------------------------------------------------------
 say "creating venv $dest"
 [ -x "$dest/bin/python" ] || run "$python" -m venv "$dest"
+# A venv made elsewhere (mlffbench's env builder creates it --without-pip and drives it with its own pip):
+# give it its own pip, which the steps below use.
+if ! "$dest/bin/python" -m pip --version >/dev/null 2>&1; then
+  say "bootstrapping pip into the venv (ensurepip)"
+  run "$dest/bin/python" -m ensurepip --upgrade --default-pip
+fi
 say "installing numpy, ase, scipy and build tools into the venv"
 pip install -q --upgrade "pip>=24"
 pip install -q "numpy>=2,<2.4" "ase==3.29.*" scipy "setuptools<76" wheel

@@ -117,7 +117,7 @@ def test_adapters_import_without_their_packages():
             "for name in model_names():\n    get_model_class(name).check_params({}) if name not in "
             "('labeler', 'ase_calculator', 'nep_model') else get_model_class(name)\n"
             "heavy = sorted(m for m in ('torch', 'mace', 'nequip', 'e3nn', 'chgnet', 'sevenn', 'quippy', 'deepmd', "
-            "'sgdml', 'torchani', 'calorine') if m in sys.modules)\nprint(heavy)")
+            "'sgdml', 'torchani', 'calorine', 'tensorflow', 'tensorpotential', 'flare') if m in sys.modules)\nprint(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -311,21 +311,144 @@ def test_observables_of_a_family_model_run_here_and_drive_it_in_its_env(tmp_path
 # -- NEP / MTP: external training programs (not on PyPI) ---------------------------------------------------
 def test_nep_and_mtp_plan_and_fail_with_the_missing_program(tmp_path, monkeypatch):
     """Planning accepts NEP and MTP; without GPUMD's `nep` / mlip-2's `mlp` on PATH their jobs fail with that
-    reason and the other model is still scored."""
-    import shutil
+    reason and the other model is still scored. The nep job runs in the calorine env (a subprocess), so the
+    programs are taken off PATH itself rather than patched out of this process."""
+    import os
 
-    for family, bad in (("nep", {"generation": 0}), ("mtp", {"level": 1.5})):
+    for family, bad in (("nep", {"generation": 0}), ("mtp", {"level": 1.5}), ("nep", {"l_max": [4, 2, 0, 1]}),
+                        ("nep", {"cutoff_angular": 7.0})):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             get_model_class(family).check_params(bad)
-    real_which = shutil.which
-    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name in ("nep", "mlp") else
-                        real_which(name, *a, **k))
+    family_python("nep")
+    path = [d for d in os.environ.get("PATH", "").split(os.pathsep)
+            if not any((Path(d) / name).exists() for name in ("nep", "mlp"))]
+    monkeypatch.setenv("PATH", os.pathsep.join(path))
+    monkeypatch.delenv("MLFFBENCH_NEP", raising=False)
     _, jobs = run_engine(tmp_path, [{"name": "nep", "params": {"generation": 1000, "neurons": 30}},
                                     {"name": "mtp", "params": {"level": 16}}, {"name": "mean_energy"}])
     assert jobs["accuracy:Cu:nep"].status == "failed"
     assert "NEP training needs the GPUMD `nep` program on PATH (not found)" in jobs["accuracy:Cu:nep"].error
     assert jobs["accuracy:Cu:mtp"].status == "failed"
     assert "MTP needs `mlp` (mlip-2) on PATH (not found)" in jobs["accuracy:Cu:mtp"].error
+    assert jobs["accuracy:Cu:mean_energy"].status == "done"
+
+
+def test_nep_program_named_by_env_var_must_exist(tmp_path, monkeypatch):
+    from mlffbench.models.adapters.common import AdapterError
+
+    monkeypatch.setenv("MLFFBENCH_NEP", str(tmp_path / "no-such-nep"))
+    with pytest.raises(AdapterError, match="MLFFBENCH_NEP=.*no-such-nep is not an executable"):
+        get_model_class("nep")().fit([], None, {}, tmp_path)
+
+
+def test_mtp_with_mlp_present_says_mlip2_is_not_driven(tmp_path, monkeypatch):
+    """`mlp` found (its lookup patched: nothing is run) -> the job's reason says mlffbench does not drive it."""
+    import shutil
+
+    from mlffbench.models.adapters.common import AdapterError
+
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: "/opt/mlip-2/bin/mlp" if name == "mlp" else None)
+    with pytest.raises(AdapterError, match=r"`mlp` found \(/opt/mlip-2/bin/mlp\), but driving mlip-2 is not "
+                                           "supported by mlffbench"):
+        get_model_class("mtp")().fit([], None, {"level": 16}, tmp_path)
+
+
+#: run in the calorine env: the nep inputs mlffbench writes (calorine's setup_training) for EMT-labelled Cu cells
+#: (compressed, stretched, sheared), read back with ase.io / calorine.nep.read_nepfile; the virial is also checked
+#: against -dE/dh of EMT under the cell deformation I + h e_i e_j^T (GPUMD: W = -σ V, eV per cell)
+NEP_INPUTS = r"""
+import json, sys
+from pathlib import Path
+import numpy as np
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.io import read
+from calorine.nep import read_nepfile
+from mlffbench import frames as fr
+from mlffbench.models.adapters.external import METAL43_NEP, write_nep_inputs
+def cell(a, shear, i):
+    atoms = bulk("Cu", "fcc", a=a, cubic=True).repeat((2, 1, 1))
+    c = np.array(atoms.cell); c[1, 0] += shear
+    atoms.set_cell(c, scale_atoms=True); atoms.rattle(0.03, seed=i); atoms.calc = EMT()
+    return atoms
+sources = [cell(a, sh, i) for i, (a, sh) in enumerate(((3.50, 0.0), (3.55, 0.3), (3.62, -0.2), (3.70, 0.1),
+                                                          (3.58, 0.25)))]
+frames = [fr.labelled(a, a.get_potential_energy(), a.get_forces(), a.get_stress()) for a in sources]
+params = {**METAL43_NEP, "n_max_angular": 3, "l_max": [4, 2], "neurons": 20, "lambda_v": 0.5, "batch": 100,
+          "generation": 500}
+folder = write_nep_inputs(frames[:4], frames[4:], params, Path(sys.argv[1]) / "nep")
+out = {"files": sorted(p.name for p in folder.iterdir()), "nep_in": read_nepfile(str(folder / "nep.in")),
+       "keys": [ln.split()[0] for ln in (folder / "nep.in").read_text().splitlines() if ln.strip()]}
+def minus_dE_dh(atoms, i, j, h=1e-5):
+    e = []
+    for step in (h, -h):
+        work = atoms.copy(); work.calc = EMT()
+        F = np.eye(3); F[i, j] += step
+        work.set_cell(np.array(atoms.cell) @ F.T, scale_atoms=True)
+        e.append(work.get_potential_energy())
+    return -(e[0] - e[1]) / (2 * h)
+errors = {"energy": 0.0, "forces": 0.0, "virial": 0.0, "virial_fd": 0.0}
+out["traces"], out["comment_keys"] = [], []
+for name, src in (("train.xyz", sources[:4]), ("test.xyz", sources[4:])):
+    lines = (folder / name).read_text().splitlines()
+    back = read(folder / name, ":")
+    assert len(back) == len(src)
+    for k, (b, a) in enumerate(zip(back, src)):
+        comment = lines[k * (len(a) + 2) + 1].lower()  # GPUMD lower-cases the comment line before parsing
+        out["comment_keys"].append(sorted(t.split("=")[0] for t in comment.split() if "=" in t))
+        virial = np.asarray(b.info["virial"]).reshape(3, 3)
+        errors["energy"] = max(errors["energy"], abs(b.get_potential_energy() - a.get_potential_energy()))
+        errors["forces"] = max(errors["forces"], float(np.abs(b.get_forces() - a.get_forces()).max()))
+        expected = -a.get_stress(voigt=False) * a.get_volume()
+        errors["virial"] = max(errors["virial"], float(np.abs(virial - expected).max()))
+        fd = np.array([[minus_dE_dh(a, i, j) for j in range(3)] for i in range(3)])
+        errors["virial_fd"] = max(errors["virial_fd"], float(np.abs(virial - fd).max()))
+        out["traces"].append(float(np.trace(virial)))
+out["errors"] = errors
+print(json.dumps(out))
+"""
+
+
+def test_nep_input_files_are_what_gpumd_reads(tmp_path):
+    """nep.in / train.xyz / test.xyz as GPUMD's `nep` reads them: total energy (eV per cell; nep divides by N),
+    forces (eV/Å), virial = -σ V (eV per cell, positive when compressed) and the requested hyperparameters (the
+    rest from Metal-43 SI Table 3). Running `nep` itself (GPU-only, not installable here) is not tested."""
+    python = family_python("nep")
+    out = subprocess.run([python, "-c", NEP_INPUTS, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["files"] == ["nep.in", "test.xyz", "train.xyz"]
+    assert got["nep_in"] == {"version": 4, "type": [1, "Cu"], "cutoff": [6.0, 4.0], "n_max": [4, 3],
+                             "basis_size": [8, 8], "l_max": [4, 2], "neuron": 20, "lambda_e": 1.0,
+                             "lambda_f": 1.0, "lambda_v": 0.5, "batch": 100, "population": 50,
+                             "generation": 500}
+    assert got["keys"].index("type") < got["keys"].index("cutoff")  # nep rejects cutoff before type
+    for keys in got["comment_keys"]:
+        assert {"energy", "lattice", "virial", "properties"} <= set(keys) and "stress" not in keys
+    errors = got["errors"]
+    assert errors["energy"] < 1e-12 and errors["forces"] < 1e-7 and errors["virial"] < 1e-9, errors
+    assert errors["virial_fd"] < 1e-4, errors  # -dE/dh of the labeler itself: sign and per-cell units
+    traces = got["traces"]
+    assert traces[0] > 0.5 and traces[3] < -0.5, traces  # a = 3.50 Å compressed, 3.70 Å stretched (EMT a0 3.59)
+
+
+@pytest.mark.parametrize("program,reason", [("false", "nep exited 1: (no output)"),
+                                            ("true", "nep wrote no nep.txt; nep exited 0: (no output)")])
+def test_nep_failing_program_fails_the_job_naming_the_log(tmp_path, monkeypatch, program, reason):
+    """`nep` stood in by the system's `false` / `true` (they train nothing and say nothing): the job writes its
+    inputs (24 training frames: 22 in train.xyz, a seeded 10 % in test.xyz), runs the program in that folder and
+    fails with the program's exit and its log; the other model is still scored."""
+    import shutil
+
+    family_python("nep")
+    monkeypatch.setenv("MLFFBENCH_NEP", shutil.which(program))
+    run_dir, jobs = run_engine(tmp_path, [{"name": "nep", "params": {"generation": 10}}, {"name": "mean_energy"}])
+    job = jobs["accuracy:Cu:nep"]
+    folder = run_dir / "models" / job.inputs["job_id"] / "nep" / "nepmodel"
+    assert job.status == "failed" and reason in job.error and f"(log {folder.resolve() / 'nep.log'})" in job.error
+    assert (folder / "train.xyz").read_text().count("virial=") == 22
+    assert (folder / "test.xyz").read_text().count("virial=") == 2
+    assert "generation  10" in (folder / "nep.in").read_text().splitlines()
     assert jobs["accuracy:Cu:mean_energy"].status == "done"
 
 
@@ -425,7 +548,76 @@ def test_nep_model_missing_file_fails_the_job_with_the_path(tmp_path):
     assert jobs["accuracy:Cu:mean_energy"].status == "done"
 
 
-@pytest.mark.skip(reason="no NEP potential file available offline: calorine 4.1's wheel ships no example nep.txt "
-                         "and training one needs GPUMD's GPU-only `nep`")
-def test_nep_model_predicts_with_metal43_shift():  # pragma: no cover
-    pass
+#: run in the calorine env: a valid NEP4 potential file for Cu (argv[1]) built with calorine's own Model class and
+#: writer, seeded random weights (no NEP file ships offline and training one needs GPUMD's GPU-only `nep`); the
+#: descriptor scaler is set as `nep` sets it, 1 / (max - min) of each component over the structures of argv[2]
+WRITE_NEP = r"""
+import sys
+import numpy as np
+from calorine.nep import get_descriptors, read_model
+from calorine.nep.model import Model
+from ase.io import read
+path, rng = sys.argv[1], np.random.default_rng(0)
+n_max, n_basis, l_max, n_neuron = 4, 4, 4, 8
+n_r, n_a = n_max + 1, (n_max + 1) * l_max
+n_in, n_ann, n_desc = n_r + n_a, (n_r + n_a + 2) * n_neuron + 1, 2 * (n_max + 1) * (n_basis + 1)
+def weights():
+    return {("Cu", "Cu"): rng.uniform(-1, 1, (n_max + 1, n_basis + 1))}
+model = Model(version=4, model_type="potential", types=("Cu",), radial_cutoff=5.0, angular_cutoff=4.0,
+              max_neighbors_radial=100, max_neighbors_angular=60, n_basis_radial=n_basis, n_basis_angular=n_basis,
+              n_max_radial=n_max, n_max_angular=n_max, l_max_3b=l_max, l_max_4b=0, l_max_5b=0, has_q_112=0,
+              has_q_123=0, has_q_233=0, has_q_134=0, n_descriptor_radial=n_r, n_descriptor_angular=n_a,
+              n_neuron=n_neuron, n_parameters=n_ann + n_desc + n_in, n_descriptor_parameters=n_desc,
+              n_ann_parameters=n_ann, q_scaler=[1.0] * n_in, radial_descriptor_weights=weights(),
+              angular_descriptor_weights=weights(),
+              ann_parameters={"Cu": {"w0": rng.uniform(-1, 1, (n_neuron, n_in)),
+                                     "b0": rng.uniform(-1, 1, (n_neuron, 1)),
+                                     "w1": rng.uniform(-1, 1, (1, n_neuron))}, "b1": 0.1})
+model.write(path)
+q = np.vstack([get_descriptors(a, model_filename=path) for a in read(sys.argv[2], ":")])
+model.q_scaler = list(1.0 / (q.max(axis=0) - q.min(axis=0)))
+model.write(path)
+print(read_model(path).n_parameters)
+"""
+
+
+@pytest.mark.slow
+def test_nep_model_predicts_with_metal43_shift(tmp_path):
+    """A real NEP4 file (calorine-written, seeded weights) through calorine's CPUNEP via the nep_model family:
+    shifted and raw models differ in energy by exactly N δ, forces and stress are the derivatives of the energy."""
+    python = family_python("nep_model")
+    nep_file = tmp_path / "nep.txt"
+    frames = tmp_path / "nep_frames.extxyz"
+    from ase.build import bulk
+    from ase.io import write
+
+    cells = [bulk("Cu", "fcc", a=3.61, cubic=True).repeat(2) for _ in range(4)]
+    for i, cell in enumerate(cells):
+        cell.rattle(0.1, seed=i)
+    write(frames, cells, format="extxyz")
+    out = subprocess.run([python, "-c", WRITE_NEP, str(nep_file), str(frames)], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    n_parameters = int(out.stdout.strip().splitlines()[-1])
+    assert n_parameters == 292  # (5 + 20 + 2) * 8 + 1 network, 2 * 5 * 5 descriptor, 25 scaler
+    run_dir, jobs = run_engine(tmp_path, [
+        {"name": "nep_model", "label": "nep-shifted", "params": {"path": str(nep_file)}},
+        {"name": "nep_model", "label": "nep-raw", "params": {"path": str(nep_file), "shift": False}}])
+    shifted = assert_scored(jobs["accuracy:Cu:nep-shifted"])
+    raw = assert_scored(jobs["accuracy:Cu:nep-raw"])
+    assert shifted["forces.mae"] == pytest.approx(raw["forces.mae"], rel=1e-12)
+    assert shifted["stress.mae"] == pytest.approx(raw["stress.mae"], rel=1e-12)
+    assert shifted["energy_per_atom.mae"] < raw["energy_per_atom.mae"]
+    checked = check_in_env(python, run_dir, jobs["accuracy:Cu:nep-shifted"], d=1e-4, d_strain=1e-5)
+    info = checked["info"]
+    assert_info(info, "calorine")
+    assert info["version"] == "4.1" and info["n_parameters"] == n_parameters and info["nep_types"] == ["Cu"]
+    assert info["nep_file"] == str(nep_file) and info["shift_applied"]
+    raw_checked = check_in_env(python, run_dir, jobs["accuracy:Cu:nep-raw"], differences=False)
+    assert not raw_checked["info"]["shift_applied"]
+    delta = info["energy_shift_eV_per_atom"]["Cu"]
+    assert raw_checked["info"]["energy_shift_eV_per_atom"]["Cu"] == delta  # recorded, not applied
+    assert raw_checked["energy"] - checked["energy"] == pytest.approx(checked["natoms"] * delta, abs=1e-9)
+    assert checked["force_scale"] > 1e-3  # the seeded weights give a potential with real forces
+    assert checked["force_err"] < 1e-5 * max(1.0, checked["force_scale"])
+    assert checked["stress_err"] < 1e-5 * max(1.0, checked["stress_scale"]) + 1e-8

@@ -139,3 +139,13 @@ def test_remove_and_cli(cache, capsys):
     assert cli_main(["env", "build"]) == 2
     assert cli_main(["env", "build", "nope"]) == 2
     assert "unknown environment 'nope'" in capsys.readouterr().err
+
+
+def test_build_all_goes_on_past_a_broken_family(cache, monkeypatch, capsys):
+    broken = replace(BARE, name="abroken", packages=(str(cache / "no-such-dir" / "nothing-1.0-py3-none-any.whl"),))
+    monkeypatch.setattr(envs, "SPECS", {"abroken": broken, "bare": BARE})
+    monkeypatch.setattr("mlffbench.envs.families.SPECS", envs.SPECS)
+    assert cli_main(["env", "build", "all"]) == 1
+    err = capsys.readouterr().err
+    assert "abroken: FAILED" in err and "1 failed: abroken" in err
+    assert envs.is_built(BARE) and not envs.is_built(broken)  # built after the broken one (sorted order)

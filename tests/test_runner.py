@@ -180,6 +180,25 @@ def test_failing_model_is_recorded_and_others_finish(tmp_path):
     assert "failed" in table and "emt" in table
 
 
+def test_inprocess_results_are_stored_as_each_job_finishes(tmp_path, monkeypatch):
+    """In-process jobs run inside submit: each result must reach the store before the next job starts, so a kill
+    mid-run loses no finished job (they used to be stored only after the whole batch)."""
+    import mlffbench.engine.runner as runner
+
+    run_dir, done_at_start = tmp_path / "run", []
+    real_run_job = runner.run_job
+
+    def counting_run_job(kind, inputs, run_dir_str, python):
+        with sqlite3.connect(run_dir / "run.sqlite") as conn:
+            done_at_start.append(conn.execute("SELECT count(*) FROM jobs WHERE status='done'").fetchone()[0])
+        return real_run_job(kind, inputs, run_dir_str, python)
+
+    monkeypatch.setattr(runner, "run_job", counting_run_job)
+    jobs, _ = run_main(TINY, run_dir)
+    assert all(job.status == "done" for job in jobs) and len(jobs) == 3
+    assert done_at_start == [0, 1, 2]  # data, then each fit sees every earlier job already stored
+
+
 def test_same_model_under_two_labels_gives_two_rows(tmp_path):
     """Config allows one model family twice under different labels; each label must get its own result."""
     cfg = {**TINY, "models": [{"name": "mean_energy", "label": "a"}, {"name": "mean_energy", "label": "b"}]}

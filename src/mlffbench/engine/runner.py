@@ -184,6 +184,21 @@ class MainJob:
                 inputs, python = {**inputs, "model_python": python}, None
             running[executor.submit(run_job, job.kind, inputs, str(self.run_dir), python)] = job
 
+        def collect(futures) -> None:
+            for future in futures:
+                job = running.pop(future)
+                out = outcome(future)
+                if out["ok"]:
+                    store.finish(job.key, out["result"], out["wall_s"])
+                elif tries.get(job.key, 0) < retries:
+                    tries[job.key] = tries.get(job.key, 0) + 1
+                    submit(job)
+                    continue
+                else:
+                    store.fail(job.key, out["error"], out["log"], out["wall_s"])
+                bar.set_description(job.name[:22])  # the job that just finished
+                bar.update(1)
+
         def fail_now(job: PlannedJob, reason: str) -> None:
             store.start(job.key)
             store.fail(job.key, reason, "", 0.0)
@@ -212,21 +227,11 @@ class MainJob:
                                 fail_now(job, one_line(exc))
                                 continue
                         submit(job)
+                        # in-process jobs finish inside submit: store each at once, so a kill loses none of them
+                        collect([f for f in list(running) if f.done()])
                 if not running:
                     continue
-                for future in executor.wait(list(running)):
-                    job = running.pop(future)
-                    out = outcome(future)
-                    if out["ok"]:
-                        store.finish(job.key, out["result"], out["wall_s"])
-                    elif tries.get(job.key, 0) < retries:
-                        tries[job.key] = tries.get(job.key, 0) + 1
-                        submit(job)
-                        continue
-                    else:
-                        store.fail(job.key, out["error"], out["log"], out["wall_s"])
-                    bar.set_description(job.name[:22])  # the job that just finished
-                    bar.update(1)
+                collect(executor.wait(list(running)))
         finally:
             bar.close()
             if self.executor is None:

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mlffbench
-from mlffbench.envs.spec import WORKER_REQUIREMENTS, EnvSpec
+from mlffbench.envs.spec import PROJECT_ROOT, WORKER_REQUIREMENTS, EnvSpec
 from mlffbench.errors import MlffbenchError
 
 MANIFEST = ".mlffbench-env.json"
@@ -139,9 +139,10 @@ def _build(spec: EnvSpec, quiet: bool) -> None:
         if requirements:
             say("installing " + " ".join(spec.packages or WORKER_REQUIREMENTS))
             run(pip + requirements, dict(spec.pip_env))
-        for argv in spec.steps:  # {pip} = the pip command that installs into this env
+        for argv in spec.steps:  # {pip} = the pip command that installs into this env; {project} = the checkout
             argv = [part for a in argv
-                    for part in (pip[:-2] if a == "{pip}" else [a.format(python=python, env=str(tmp))])]
+                    for part in (pip[:-2] if a == "{pip}"
+                                 else [a.format(python=python, env=str(tmp), project=str(PROJECT_ROOT))])]
             say("running " + " ".join(argv))
             run(argv, dict(spec.step_env))
         say("smoke check")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 
 def _cmd_env(args) -> int:
@@ -22,14 +23,25 @@ def _cmd_env(args) -> int:
                   + (f"  (older builds: {', '.join(stale)})" if stale else ""))
         return 0
     names = sorted(envs.SPECS) if args.name == "all" else [args.name]
+    failed = []
     for name in names:
         spec = envs.get_spec(name)
         if args.action == "build":
-            path = envs.ensure(spec)
+            try:
+                path = envs.ensure(spec)
+            except envs.EnvBuildError as exc:
+                if len(names) == 1:
+                    raise
+                failed.append(name)  # one broken family must not keep the others from building
+                print(f"{name}: FAILED: {exc}", file=sys.stderr)
+                continue
             print(f"{name}: {envs.launcher(spec)} ({path})")
         else:
             removed = envs.remove(name)
             print(f"{name}: removed {len(removed)} build(s)" + "".join(f"\n  {p}" for p in removed))
+    if failed:
+        print(f"mlffbench env build all: {len(failed)} failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

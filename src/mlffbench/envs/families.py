@@ -6,7 +6,7 @@ always 2.13.0+cpu through the project's constraints.txt. A model class names its
 
 from __future__ import annotations
 
-from mlffbench.envs.spec import EnvSpec
+from mlffbench.envs.spec import PROJECT_ROOT, EnvSpec
 from mlffbench.errors import ConfigError
 
 SPECS: dict[str, EnvSpec] = {}
@@ -85,10 +85,55 @@ TORCHANI = _declare(EnvSpec(
 
 CALORINE = _declare(EnvSpec(
     name="calorine",
-    description="calorine 4.1 (CPU NEP inference of a user-supplied nep.txt): nep_model",
+    description="calorine 4.1 (NEP: GPUMD nep.in/train.xyz for `nep` training, CPU inference of nep.txt): nep_model, nep",
     torch=False,
     packages=("calorine==4.1",),
     smoke="from calorine.calculators import CPUNEP\n",
+))
+
+GRACE = _declare(EnvSpec(
+    name="grace",
+    description="GRACE via tensorpotential 0.6.2.1 on tensorflow-cpu 2.20.0 + tf_keras: grace",
+    torch=False,
+    # tensorpotential asks for tensorflow[and-cuda] (GBs of CUDA wheels) and tf_keras for the full tensorflow
+    # wheel: both go in with --no-deps on top of tensorflow-cpu and tensorpotential's other requirements
+    packages=("tensorflow-cpu==2.20.0", "matscipy", "sympy", "pandas<3", "tqdm", "requests", "questionary>=2.0",
+              "rich>=13", "scikit-learn>=1.1"),
+    steps=(("{pip}", "install", "--quiet", "--no-deps", "tf_keras==2.20.1", "tensorpotential==0.6.2.1"),),
+    smoke=("import tensorpotential, tensorflow, tf_keras\nfrom tensorpotential.calculator import TPCalculator\n"
+           "assert tensorflow.__version__ == '2.20.0', tensorflow.__version__\nimport mlffbench.models.adapters.grace\n"),
+))
+
+
+def _flare_build_script_sha() -> str:
+    """sha256 of scripts/build_flare_env.sh: puts the script's content (not its path) into the env key."""
+    import hashlib
+
+    path = PROJECT_ROOT / "scripts" / "build_flare_env.sh"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+
+
+FLARE = _declare(EnvSpec(
+    name="flare",
+    description="FLARE (mir-flare 1.4.0 sdist, built offline from Debian/PyPI sources, ~3 min): flare, cross-checks",
+    torch=False,
+    packages=("numpy>=2,<2.4",),
+    # the script reuses the venv at DEST (bootstraps pip there) and builds + installs the wheel into it
+    steps=(("bash", "{project}/scripts/build_flare_env.sh", "{env}"),),
+    step_env=(("MLFFBENCH_FLARE_BUILD_SHA256", _flare_build_script_sha()),),
+    smoke=("import numpy as np\nfrom ase.build import bulk\nfrom flare.bffs.sgp import _C_flare\n"
+           "import flare.utils\nfrom flare.bffs.sgp import SGP_Wrapper\n"
+           "a = bulk('Cu', 'fcc', a=3.6, cubic=True)\n"
+           "d = _C_flare.B2('chebyshev', 'quadratic', [0.0, 4.0], [], [1, 3, 2])\n"
+           "k = _C_flare.NormalizedDotProduct(2.0, 2.0)\n"
+           "s = _C_flare.Structure(np.array(a.cell), [0] * len(a), a.positions, 4.0, [d])\n"
+           "s.energy = np.array([[-14.0]]); s.forces = np.zeros(12); s.stresses = np.zeros(6)\n"
+           "gp = _C_flare.SparseGP([k], 0.01, 0.05, 0.005)\n"
+           "gp.add_training_structure(s); gp.add_all_environments(s); gp.update_matrices_QR()\n"
+           "gp.predict_mean(s)\nassert abs(s.mean_efs[0] + 14.0) < 0.1, s.mean_efs[0]\n"
+           "import mlffbench.models.adapters.flare\n"),
+    notes=("pip cannot install mir-flare offline (numpy<1.23 / ase==3.22 pins, GitHub downloads in CMake): "
+           "scripts/build_flare_env.sh builds the wheel from Debian + PyPI sources",),
 ))
 
 

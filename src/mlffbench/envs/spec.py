@@ -24,9 +24,13 @@ WORKER_REQUIREMENTS = ("numpy>=1.26,<2.4", "scipy>=1.11", "ase>=3.29,<3.30", "py
 _DEFAULT_CONSTRAINTS = "torch==2.13.0+cpu\nnumpy<2.4\n"
 
 
+#: The source checkout this package runs from (holds constraints.txt and scripts/ when not a wheel install).
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
 def project_constraints() -> str:
     """Text of the project's constraints.txt (torch==2.13.0+cpu, numpy<2.4): applied to every pip call."""
-    path = Path(__file__).resolve().parents[3] / "constraints.txt"
+    path = PROJECT_ROOT / "constraints.txt"
     return path.read_text() if path.is_file() else _DEFAULT_CONSTRAINTS
 
 

@@ -1,9 +1,11 @@
 """Standalone FLARE (mir-flare 1.4.0) driver for cross-checking mlffbench's ACE-descriptor sparse GP.
 
-Runs under the FLARE venv's python (built by ``scripts/build_flare_env.sh``), NOT under mlffbench's: it
-imports only the standard library, numpy, ase and flare. All inputs and outputs are files.
+Runs under the FLARE environment's python (mlffbench env ``flare``, built by ``scripts/build_flare_env.sh``;
+``mlffbench.models.flare_env.require_flare_python()``), NOT under mlffbench's: it imports only the standard
+library, numpy, ase and flare. All inputs and outputs are files. ``--l-max`` above 10 is refused (FLARE's
+spherical harmonics stop at l = 10).
 
-    PY=$(scripts/build_flare_env.sh)          # prints <DEST>/bin/python
+    .venv/bin/mlffbench env build flare       # prints the env's python launcher as PY
     $PY src/mlffbench/models/flare_driver.py descriptors --frames IN.extxyz --cutoff 4.0 --n-max 4 \
         --l-max 3 --species 29 --kind B2 --out OUT.npz
     $PY src/mlffbench/models/flare_driver.py predict --train TRAIN.extxyz --test TEST.extxyz \
@@ -119,6 +121,8 @@ from flare.bffs.sgp import _C_flare
 
 RADIAL_BASIS = "chebyshev"
 CUTOFF_FUNCTION = "quadratic"
+#: y_grad.cpp get_Y hard-codes the real spherical harmonics up to l = 10; beyond that it returns zeros
+L_MAX_LIMIT = 10
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -495,6 +499,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.n_max < 1 or args.l_max < 0 or args.cutoff <= 0:
         parser.error("need --n-max >= 1, --l-max >= 0, --cutoff > 0")
+    if args.l_max > L_MAX_LIMIT:
+        raise SystemExit(f"flare_driver: --l-max {args.l_max} > {L_MAX_LIMIT}: FLARE's spherical harmonics stop at "
+                         f"l = {L_MAX_LIMIT} (higher l would silently give zero descriptor components)")
     args.func(args)
     return 0
 

@@ -25,6 +25,8 @@ _FAMILIES = {
     "nep_model": "mlffbench.models.adapters.zeroshot:NepZeroShotModel",
     "sgdml": "mlffbench.models.adapters.sgdml:SgdmlModel",
     "torchani": "mlffbench.models.adapters.torchani:TorchaniModel",
+    "grace": "mlffbench.models.adapters.grace:GraceModel",
+    "flare": "mlffbench.models.adapters.flare:FlareModel",
 }
 
 

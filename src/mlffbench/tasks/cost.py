@@ -14,7 +14,7 @@ import numpy as np
 from mlffbench.report_text import format_table
 
 TITLE = ("Cost per task and model (median over metals; peak RSS = worker high-water mark; µs/atom = prediction "
-         "wall time per test atom)")
+         "wall time per test atom, after one untimed warm-up call)")
 
 
 @dataclass

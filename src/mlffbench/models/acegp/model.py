@@ -9,16 +9,29 @@ Params (config keys under ``models[].params``; defaults in ``DEFAULTS``):
   value, the other three by maximum likelihood) | validation (after the ML fit, sigma_E re-chosen on a grid to
   minimise the energy MAE of a seeded validation_fraction of the TRAINING frames, predicted by a model built on
   the rest, among grid values whose validation MAEs of the groups in validation_keep (subset of [forces, stress])
-  stay within validation_tolerance (relative) of those at the ML sigma_E; see ``choose_sigma_e``). Why: with many force labels and few energies the ML sigma_E is large
-  (~20 meV/atom on mlearn Cu) and test energies are 5-10x worse than with sigma_E = 1 meV/atom.
+  stay within validation_tolerance (relative) of those at the ML sigma_E; see ``choose_sigma_e``) | validation_ml
+  (the same held-out choice, but at each grid sigma_E the other three hyperparameters are re-maximised by
+  likelihood, as in fixed, on the sub-fit and then on the full set: lets sigma_S relax when tight energies and the
+  stress labels disagree, which on mlearn they do: with energies held to 0.1 meV/atom the Cu normal-stress errors
+  become a uniform -2.8 GPa offset). Why: with many force labels and few energies the ML sigma_E is large (~15
+  meV/atom on mlearn Cu; surface cells then sit 60-90 meV/atom off) and test energies are 5-10x worse than with
+  sigma_E = 1 meV/atom.
   sparse_method max_variance|random|cur, sparse_per_frame (TM23: 1; Table S3 tries 1-3),
   train_on: subset of [energy, forces, stress], energy_shift: none (FLARE) | composition (per-species
   least-squares constant removed before training and added back), jitter (on unit-sigma K_uu), seed,
-  preset: tm23 takes cutoff/n_max/l_max of the training metal from TM23 Tables S14-S17 (explicit keys win).
+  preset: tm23 takes cutoff/n_max/l_max of the training metal from TM23 Tables S14-S17 (explicit keys win),
+  raw_dot_weight c (default 0 = FLARE/TM23), raw_dot_power p (1 or 2): NOT FLARE/TM23. For c > 0 the kernel is
+  k = sigma^2 [(d1^.d2^)^zeta + c (d1.d2 / s^2)^p], s the mean training descriptor norm: the normalised dot product
+  sees only descriptor directions and discards the norm (the neighbour density), which on mlearn Cu leaves a volume
+  trend in the energies of strained bulk cells; the un-normalised term (p 1: linear in the raw B2, as SNAP is
+  linear in the bispectrum) restores it. Forces and stress stay exact derivatives. Measured on the mlearn sets
+  (benchmarks/README.md): c 10, p 1 with sigma_e_choice validation_ml reaches the Zuo SNAP energies on Cu, Ni, Li
+  and Mo with lower force MAEs than the FLARE kernel.
 
 Deviation from FLARE, stated in ``Potential.info['deviations']``: hyperparameters are optimised over their
 logarithms (keeps them positive; same optimum); frames are processed in one batch after selecting the sparse set
-with FLARE's variance rule rather than in FLARE's on-the-fly loop with periodic re-optimisation.
+with FLARE's variance rule rather than in FLARE's on-the-fly loop with periodic re-optimisation; with
+raw_dot_weight > 0 also the kernel (``RAW_DEVIATION``).
 """
 
 from __future__ import annotations
@@ -74,9 +87,11 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "species": None,
     "preset": None,
+    "raw_dot_weight": 0.0,
+    "raw_dot_power": 1,
 }
 
-SIGMA_E_CHOICES = ("ml", "fixed", "validation")
+SIGMA_E_CHOICES = ("ml", "fixed", "validation", "validation_ml")
 #: sigma_E candidates (eV/atom, or eV with energy_noise per_structure) for sigma_e_choice validation.
 SIGMA_E_GRID = np.logspace(-5, -1.5, 15)
 
@@ -84,6 +99,8 @@ DEVIATIONS = (
     "hyperparameters optimised over log(sigma, sigma_E, sigma_F, sigma_S) (FLARE: raw values)",
     "sparse set chosen by FLARE's variance rule in one pass, then one batch fit (FLARE: on-the-fly loop)",
 )
+RAW_DEVIATION = ("kernel adds raw_dot_weight * (d1.d2 / s^2)^raw_dot_power (un-normalised descriptors) to FLARE's "
+                 "normalised dot product (FLARE/TM23: normalised term only)")
 
 
 def resolve_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +123,11 @@ def resolve_params(params: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"acegp: params.energy_noise must be per_atom or per_structure, not {p['energy_noise']!r}")
     if p["sigma_e_choice"] not in SIGMA_E_CHOICES:
         raise ConfigError(f"acegp: params.sigma_e_choice must be one of {SIGMA_E_CHOICES}, not {p['sigma_e_choice']!r}")
+    if not isinstance(p["raw_dot_weight"], (int, float)) or isinstance(p["raw_dot_weight"], bool) \
+            or not 0 <= p["raw_dot_weight"] < float("inf"):
+        raise ConfigError(f"acegp: params.raw_dot_weight must be a finite number >= 0, not {p['raw_dot_weight']!r}")
+    if p["raw_dot_power"] not in (1, 2) or isinstance(p["raw_dot_power"], bool):
+        raise ConfigError(f"acegp: params.raw_dot_power must be 1 or 2, not {p['raw_dot_power']!r}")
     for key in ("validation_fraction", "validation_tolerance"):
         if not isinstance(p[key], (int, float)) or isinstance(p[key], bool) or not 0 <= p[key] < 1:
             raise ConfigError(f"acegp: params.{key} must be a number in [0, 1), not {p[key]!r}")
@@ -123,14 +145,18 @@ def resolve_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 class AceGPPotential(Potential):
-    """Trained ACE sparse GP: E = sum_i e(d_i), e(d) = sum_u alpha_u k~(d, u) (+ optional per-species shift)."""
+    """Trained ACE sparse GP: E = sum_i e(d_i), e(d) = sum_u alpha_u k~(d, u) (+ optional per-species shift).
+
+    ``raw`` (only with params.raw_dot_weight > 0): {"weight": c, "power": p, "norm_scale": s, "sparse_norms": |u|}
+    of the added un-normalised term c (d.u / s^2)^p of k~ (see ``sgp.SparseSet``)."""
 
     family = "acegp"
 
     def __init__(self, descriptor: AceDescriptor, zeta: int, hyperparameters: dict, sparse_U: np.ndarray,
                  sparse_species: np.ndarray, alpha: np.ndarray, L: np.ndarray, R_B: np.ndarray,
-                 shift: np.ndarray, info: dict | None = None, **kwargs):
+                 shift: np.ndarray, info: dict | None = None, raw: dict | None = None, **kwargs):
         super().__init__(**kwargs)
+        self.raw = raw if raw and raw.get("weight", 0.0) > 0 else None
         self.descriptor = descriptor
         self.zeta = zeta
         self.hyperparameters = dict(hyperparameters)
@@ -142,6 +168,7 @@ class AceGPPotential(Potential):
         self.shift = shift
         self.info = info or {}
         self._mapped = self._map()
+        self._raw_mapped = self._map_raw()
 
     def _map(self):
         """zeta 1: e = w_s . x^; zeta 2: e = x^T M_s x^ (FLARE's 'mapped' form): cost independent of m."""
@@ -158,8 +185,36 @@ class AceGPPotential(Potential):
             return out
         return None
 
+    def _map_raw(self):
+        """The un-normalised term summed over the sparse set: p 1: c w_s . d; p 2: c d^T M_s d."""
+        if self.raw is None:
+            return None
+        n_s, D = self.descriptor.n_species, self.descriptor.dim
+        r = self.raw
+        raw_U = self.sparse_U * (np.asarray(r["sparse_norms"]) / r["norm_scale"] ** 2)[:, None]  # u / s^2
+        out = np.zeros((n_s, D) if r["power"] == 1 else (n_s, D, D))
+        for s in range(n_s):
+            sel = self.sparse_species == s
+            weighted = raw_U[sel] * self.alpha[sel, None]
+            out[s] = weighted.sum(axis=0) if r["power"] == 1 else weighted.T @ raw_U[sel]
+        return r["weight"] * out
+
     def local_energies(self, xhat: np.ndarray, norms: np.ndarray, species: np.ndarray):
         """Local energies e_i (without shift) and de_i/dd_i (n, D)."""
+        e, grad = self._normalised_energies(xhat, norms, species)
+        if self.raw is None:
+            return e, grad
+        x = xhat * norms[:, None]
+        if self.raw["power"] == 1:
+            W = self._raw_mapped[species]
+            return e + np.einsum("nd,nd->n", x, W), grad + W
+        Mx = np.zeros_like(x)
+        for s in range(self.descriptor.n_species):
+            sel = species == s
+            Mx[sel] = x[sel] @ self._raw_mapped[s]
+        return e + np.einsum("nd,nd->n", x, Mx), grad + 2 * Mx
+
+    def _normalised_energies(self, xhat: np.ndarray, norms: np.ndarray, species: np.ndarray):
         inv = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0)[:, None]
         if self.zeta == 1:
             W = self._mapped[species]
@@ -192,8 +247,9 @@ class AceGPPotential(Potential):
         ``dtc``: posterior variance sigma^2 (k~ - |v|^2 + v^T B^-1 v), v = L^-1 k~_u; ``nystrom``: its prior part
         sigma^2 (k~ - |v|^2), FLARE's local uncertainty (independent of the labels)."""
         env = self.descriptor.environments(atoms)
-        self_k, v = SparseSet.of(self.sparse_U, self.sparse_species, self.L, self.zeta).projection(
-            unit_rows(env.desc)[0], env.species)
+        xhat, norms = unit_rows(env.desc)
+        self_k, v = SparseSet.of(self.sparse_U, self.sparse_species, self.L, self.zeta, self.raw).projection(
+            xhat, env.species, norms)
         var = self_k - np.einsum("mn,mn->n", v, v)
         if kind == "dtc":
             r = solve_triangular(self.R_B, v, trans="T", lower=False, check_finite=False)
@@ -208,14 +264,19 @@ class AceGPPotential(Potential):
             "sparse_U": encode_array(self.sparse_U), "sparse_species": encode_array(self.sparse_species),
             "alpha": encode_array(self.alpha), "L": encode_array(self.L), "R_B": encode_array(self.R_B),
             "shift": encode_array(self.shift), "info": self.info,
+            **({"raw": {**self.raw, "sparse_norms": encode_array(np.asarray(self.raw["sparse_norms"]))}}
+               if self.raw else {}),
         }
 
     @classmethod
     def from_state(cls, state: dict) -> "AceGPPotential":
+        raw = state.get("raw")
+        if raw:
+            raw = {**raw, "sparse_norms": decode_array(raw["sparse_norms"])}
         return cls(AceDescriptor.from_dict(state["descriptor"]), int(state["zeta"]), state["hyperparameters"],
                    decode_array(state["sparse_U"]), decode_array(state["sparse_species"]),
                    decode_array(state["alpha"]), decode_array(state["L"]), decode_array(state["R_B"]),
-                   decode_array(state["shift"]), state.get("info", {}))
+                   decode_array(state["shift"]), state.get("info", {}), raw)
 
 
 def composition_shift(frames: Sequence[Atoms], descriptor: AceDescriptor) -> np.ndarray:
@@ -264,12 +325,16 @@ class Prepared:
             "n_sparse": len(self.sparse), "descriptor_dim": self.descriptor.dim, "n_parameters": int(alpha.size),
             "log_marginal_likelihood": float(lml), "labels": dict(zip(GROUPS, self.stats.n.tolist())),
             "optimisation": optimisation or {"performed": False}, "timings": dict(self.timings),
-            "params": self.params, "deviations": list(DEVIATIONS), "sparse_atoms": [c.tolist() for c in self.chosen],
+            "params": self.params, "deviations": list(DEVIATIONS) + ([RAW_DEVIATION] if self.sparse.raw_weight else []),
+            "sparse_atoms": [c.tolist() for c in self.chosen],
         }
         hyps = {"sigma": sigma, "sigma_e": s_e, "sigma_f": s_f, "sigma_s": s_s,
                 "energy_noise": self.params["energy_noise"]}
+        raw = ({"weight": self.sparse.raw_weight, "power": self.sparse.raw_power,
+                "norm_scale": self.sparse.norm_scale, "sparse_norms": self.sparse.norms}
+               if self.sparse.raw_weight else None)
         return AceGPPotential(self.descriptor, self.params["power"], hyps, self.sparse.U, self.sparse.species,
-                              alpha, self.sparse.L, R_B, self.shift, info)
+                              alpha, self.sparse.L, R_B, self.shift, info, raw)
 
     def optimise(self, fix_energy_noise: bool = False) -> AceGPPotential:
         """Maximise the log marginal likelihood from the initial hyperparameters (sigma_E held at its initial value
@@ -324,10 +389,14 @@ def choose_sigma_e(train: Sequence[Atoms], prepared: Prepared, x_ml: np.ndarray,
              "stress": np.nan_to_num(stress), "stress_ok": np.isfinite(stress)}
         kernels.append((*label_kernels(env, sub.sparse), y))
     candidates = np.concatenate([[float(np.exp(x_ml[1]))], SIGMA_E_GRID])
+    refit = p["sigma_e_choice"] == "validation_ml"
     errors = []
     for s_e in candidates:
         x = x_ml.copy()
         x[1] = np.log(s_e)
+        if refit and s_e != candidates[0]:  # candidate 0 is the ML optimum itself: nothing to re-maximise
+            x = optimise_hyperparameters(x, sub.stats, sub.stats.n > 0, p["max_iter"], p["gtol"], sub.sparse.L,
+                                         fix_energy_noise=True)[0]
         errors.append(_validation_errors(kernels, sub.solve(x).alpha))
     errors = np.array(errors)
     tol = 1.0 + p["validation_tolerance"]
@@ -338,7 +407,7 @@ def choose_sigma_e(train: Sequence[Atoms], prepared: Prepared, x_ml: np.ndarray,
     best = int(np.flatnonzero(ok)[np.argmin(errors[ok, 0])])
     x = x_ml.copy()
     x[1] = np.log(candidates[best])
-    report = {"sigma_e": "validation", "sigma_e_ml": float(candidates[0]), "sigma_e_chosen": float(candidates[best]),
+    report = {"sigma_e": p["sigma_e_choice"], "sigma_e_ml": float(candidates[0]), "sigma_e_chosen": float(candidates[best]),
               "validation_frames": valid_idx.tolist(), "grid": candidates.tolist(),
               "validation_mae": {"energy_ev_per_atom": errors[:, 0].tolist(), "forces": errors[:, 1].tolist(),
                                  "stress": errors[:, 2].tolist()}}
@@ -362,7 +431,7 @@ class AceGPModel(Model):
         if p["sigma_e_choice"] == "fixed":
             return prepared.optimise(fix_energy_noise=True)
         potential = prepared.optimise()
-        if p["sigma_e_choice"] == "validation":
+        if p["sigma_e_choice"] in ("validation", "validation_ml"):
             return validated(train, prepared, potential, params)
         return potential
 
@@ -387,8 +456,13 @@ class AceGPModel(Model):
         frame_envs = []
         for frame in train:
             env = descriptor.environments(frame)
-            frame_envs.append((unit_rows(env.desc)[0], env.species))
-        sparse = SparseSet(descriptor.dim, p["power"], p["jitter"])
+            xhat, norms = unit_rows(env.desc)
+            frame_envs.append((xhat, env.species, norms))
+        norms = np.concatenate([n for _, _, n in frame_envs])
+        # s: mean norm of the training environments, so raw_dot_weight is dimensionless (k~ ~ 1 + c for typical d)
+        norm_scale = float(norms[norms > 0].mean()) if (norms > 0).any() else 1.0
+        sparse = SparseSet(descriptor.dim, p["power"], p["jitter"], p["raw_dot_weight"], p["raw_dot_power"],
+                           norm_scale)
         chosen = select(p["sparse_method"], frame_envs, sparse, p["sparse_per_frame"], p["seed"])
         del frame_envs
         timings["sparse_selection_s"] = time.perf_counter() - t0
@@ -421,5 +495,12 @@ def validated(train: Sequence[Atoms], prepared: Prepared, ml: AceGPPotential, pa
     x_ml = np.log([ml.hyperparameters[k] for k in ("sigma", "sigma_e", "sigma_f", "sigma_s")])
     t0 = time.perf_counter()
     x, report = choose_sigma_e(train, prepared, x_ml, params)
+    opt = {**ml.info["optimisation"], **report}
+    if prepared.params["sigma_e_choice"] == "validation_ml" and report["sigma_e_chosen"] != report["sigma_e_ml"]:
+        p = prepared.params
+        x, res = optimise_hyperparameters(x, prepared.stats, prepared.stats.n > 0, p["max_iter"], p["gtol"],
+                                          prepared.sparse.L, fix_energy_noise=True)
+        opt.update(iterations=int(res.nit), converged=bool(res.success), at_bound=res.at_bound,
+                   message=str(res.message))
     prepared.timings["sigma_e_validation_s"] = time.perf_counter() - t0
-    return prepared.solve(x, {**ml.info["optimisation"], **report})
+    return prepared.solve(x, opt)

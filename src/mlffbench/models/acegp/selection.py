@@ -19,7 +19,8 @@ METHODS = ("max_variance", "random", "cur")
 
 
 def select(method: str, frame_envs, sparse: SparseSet, per_frame: int, seed: int) -> list[np.ndarray]:
-    """Fill ``sparse`` from ``frame_envs`` (a list of (unit descriptors, species)); returns atom indices per frame."""
+    """Fill ``sparse`` from ``frame_envs`` (a list of (unit descriptors, species, descriptor norms)); returns atom
+    indices per frame."""
     if method not in METHODS:
         raise ConfigError(f"sparse_method must be one of {METHODS}, not {method!r}")
     if per_frame < 1:
@@ -28,28 +29,28 @@ def select(method: str, frame_envs, sparse: SparseSet, per_frame: int, seed: int
     chosen: list[np.ndarray] = []
     if method == "cur":
         chosen = _cur(frame_envs, per_frame, rng)
-        for (xhat, species), idx in zip(frame_envs, chosen):
-            sparse.add(xhat[idx], species[idx])
+        for (xhat, species, norms), idx in zip(frame_envs, chosen):
+            sparse.add(xhat[idx], species[idx], norms[idx])
         return chosen
-    for xhat, species in frame_envs:
+    for xhat, species, norms in frame_envs:
         usable = np.flatnonzero(np.linalg.norm(xhat, axis=1) > 0)
         k = min(per_frame, len(usable))
         if method == "random":
             idx = np.sort(rng.choice(usable, size=k, replace=False))
         else:
-            var = sparse.residual_variance(xhat, species)
+            var = sparse.residual_variance(xhat, species, norms)
             order = np.argsort(-var[usable], kind="stable")
             idx = usable[order[:k]]
-        sparse.add(xhat[idx], species[idx])
+        sparse.add(xhat[idx], species[idx], norms[idx])
         chosen.append(np.asarray(idx, dtype=np.int64))
     return chosen
 
 
 def _cur(frame_envs, per_frame: int, rng) -> list[np.ndarray]:
-    owner = np.concatenate([np.full(len(x), f) for f, (x, _) in enumerate(frame_envs)])
-    local = np.concatenate([np.arange(len(x)) for x, _ in frame_envs])
-    X = np.vstack([x for x, _ in frame_envs])
-    species = np.concatenate([s for _, s in frame_envs])
+    owner = np.concatenate([np.full(len(x), f) for f, (x, _, _) in enumerate(frame_envs)])
+    local = np.concatenate([np.arange(len(x)) for x, _, _ in frame_envs])
+    X = np.vstack([x for x, _, _ in frame_envs])
+    species = np.concatenate([s for _, s, _ in frame_envs])
     usable = np.linalg.norm(X, axis=1) > 0
     budget = per_frame * len(frame_envs)
     picked = []

@@ -43,63 +43,103 @@ def unit_rows(desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class SparseSet:
-    """The sparse (inducing) environments: unit descriptors, central species and the Cholesky factor of K~_uu."""
+    """The sparse (inducing) environments: unit descriptors, central species and the Cholesky factor of K~_uu.
 
-    def __init__(self, dim: int, zeta: int, jitter: float):
+    ``raw_weight`` c > 0 adds an un-normalised dot-product term to the unit-sigma kernel (a deviation from
+    FLARE/TM23, see ``model.py``): k~(x, u) = (x^.u^)^zeta + c (x.u / s^2)^raw_power, s = ``norm_scale`` (a typical
+    descriptor norm, so c is dimensionless). The normalised term depends on descriptor directions only; the added
+    term also sees the norms (the neighbour density), which the normalisation discards. ``norms`` holds |u|."""
+
+    def __init__(self, dim: int, zeta: int, jitter: float, raw_weight: float = 0.0, raw_power: int = 1,
+                 norm_scale: float = 1.0):
         self.zeta = zeta
         self.jitter = jitter
+        self.raw_weight = float(raw_weight)
+        self.raw_power = int(raw_power)
+        self.norm_scale = float(norm_scale)
         self.U = np.zeros((0, dim))
         self.species = np.zeros(0, dtype=np.int64)
+        self.norms = np.zeros(0)
         self.L = np.zeros((0, 0))
 
     def __len__(self) -> int:
         return len(self.U)
 
-    def kernel(self, xhat: np.ndarray, species: np.ndarray) -> np.ndarray:
-        """Unit-sigma kernel (n, m) between environments and the sparse set."""
+    def _raw(self, cos: np.ndarray, norms_a, norms_b) -> np.ndarray:
+        """t = x.u / s^2 from cosines (a, b) and the norms of both sides."""
+        s2 = self.norm_scale**2
+        return cos * np.asarray(norms_a)[:, None] * np.asarray(norms_b)[None, :] / s2
+
+    def kernel(self, xhat: np.ndarray, species: np.ndarray, norms: np.ndarray | None = None) -> np.ndarray:
+        """Unit-sigma kernel (n, m) between environments (unit rows, their norms) and the sparse set."""
         cos = xhat @ self.U.T
-        return np.where(species[:, None] == self.species[None, :], cos**self.zeta, 0.0)
+        k = cos**self.zeta
+        if self.raw_weight:
+            k = k + self.raw_weight * self._raw(cos, _need(norms), self.norms) ** self.raw_power
+        return np.where(species[:, None] == self.species[None, :], k, 0.0)
+
+    def self_kernel(self, xhat: np.ndarray, norms: np.ndarray | None = None) -> np.ndarray:
+        """k~(x, x): 1 (0 for an atom without neighbours) + c (|x|^2/s^2)^raw_power."""
+        k = (np.linalg.norm(xhat, axis=1) > 0).astype(float)
+        if self.raw_weight:
+            k = k + self.raw_weight * (_need(norms) ** 2 / self.norm_scale**2) ** self.raw_power
+        return k
 
     def whiten(self, k_um: np.ndarray) -> np.ndarray:
         """L^-1 K~_u* for a kernel block (m, k)."""
         return solve_triangular(self.L, k_um, lower=True, check_finite=False)
 
     @classmethod
-    def of(cls, U: np.ndarray, species: np.ndarray, L: np.ndarray, zeta: int) -> "SparseSet":
-        """A fitted sparse set from its arrays (no jitter needed: nothing is added to it)."""
-        sparse = cls(U.shape[1], zeta, 0.0)
+    def of(cls, U: np.ndarray, species: np.ndarray, L: np.ndarray, zeta: int, raw: dict | None = None) -> "SparseSet":
+        """A fitted sparse set from its arrays (no jitter needed: nothing is added to it); ``raw`` as
+        ``AceGPPotential.raw``."""
+        raw = raw or {}
+        sparse = cls(U.shape[1], zeta, 0.0, raw.get("weight", 0.0), raw.get("power", 1), raw.get("norm_scale", 1.0))
         sparse.U, sparse.species, sparse.L = U, species, L
+        sparse.norms = raw.get("sparse_norms", np.zeros(len(U)))
         return sparse
 
-    def projection(self, xhat: np.ndarray, species: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """k~(x, x) (1, or 0 for an atom without neighbours) and v = L^-1 k~_ux (m, n)."""
-        self_k = (np.linalg.norm(xhat, axis=1) > 0).astype(float)
-        return self_k, self.whiten(self.kernel(xhat, species).T)
+    def projection(self, xhat: np.ndarray, species: np.ndarray,
+                   norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """k~(x, x) and v = L^-1 k~_ux (m, n)."""
+        return self.self_kernel(xhat, norms), self.whiten(self.kernel(xhat, species, norms).T)
 
-    def residual_variance(self, xhat: np.ndarray, species: np.ndarray) -> np.ndarray:
+    def residual_variance(self, xhat: np.ndarray, species: np.ndarray, norms: np.ndarray | None = None) -> np.ndarray:
         """k~(x, x) - k~_xu K~_uu^-1 k~_ux: FLARE's local uncertainty (unit sigma), used to pick sparse points."""
         if len(self) == 0:
-            return (np.linalg.norm(xhat, axis=1) > 0).astype(float)
-        self_k, v = self.projection(xhat, species)
+            return self.self_kernel(xhat, norms)
+        self_k, v = self.projection(xhat, species, norms)
         return self_k - np.einsum("mn,mn->n", v, v)
 
-    def add(self, xhat: np.ndarray, species: np.ndarray) -> None:
+    def add(self, xhat: np.ndarray, species: np.ndarray, norms: np.ndarray | None = None) -> None:
         """Append environments, extending the Cholesky factor by one block (no refactorisation)."""
         if len(xhat) == 0:
             return
         m = len(self)
-        k_nn = np.where(species[:, None] == species[None, :], (xhat @ xhat.T) ** self.zeta, 0.0)
+        if norms is None:
+            norms = _need(norms) if self.raw_weight else np.zeros(len(xhat))  # only the raw term reads them
+        k_nn = (xhat @ xhat.T) ** self.zeta
+        if self.raw_weight:
+            k_nn = k_nn + self.raw_weight * self._raw(xhat @ xhat.T, norms, norms) ** self.raw_power
+        k_nn = np.where(species[:, None] == species[None, :], k_nn, 0.0)
         k_nn += self.jitter * np.eye(len(xhat))
         L = np.zeros((m + len(xhat), m + len(xhat)))
         L[:m, :m] = self.L
         if m:
-            L21 = self.whiten(self.kernel(xhat, species).T).T
+            L21 = self.whiten(self.kernel(xhat, species, norms).T).T
             L[m:, :m] = L21
             k_nn = k_nn - L21 @ L21.T
         L[m:, m:] = cholesky(k_nn, lower=True, check_finite=False)
         self.U = np.vstack([self.U, xhat])
         self.species = np.concatenate([self.species, species])
+        self.norms = np.concatenate([self.norms, norms])
         self.L = L
+
+
+def _need(norms):
+    if norms is None:
+        raise ValueError("descriptor norms are needed by a kernel with raw_weight > 0")
+    return norms
 
 
 def label_kernels(env: Environments, sparse: SparseSet, max_block: int = 4_000_000):
@@ -110,6 +150,13 @@ def label_kernels(env: Environments, sparse: SparseSet, max_block: int = 4_000_0
     same = env.species[None, :] == sparse.species[:, None]
     cos = np.where(same, sparse.U @ xhat.T, 0.0)  # (m, n)
     k_energy = (cos**zeta).sum(axis=1)
+    raw_grad = np.zeros((m, env.n_atoms))  # d(raw term)/d(u^.dB): zero without it
+    if sparse.raw_weight:  # c t^p, t = x.u/s^2 = |x||u| cos/s^2; dt/dr = |u| (u^.dB/dr)/s^2
+        c, p = sparse.raw_weight, sparse.raw_power
+        t = np.where(same, sparse._raw(cos, sparse.norms, norms), 0.0)
+        k_energy = k_energy + c * (t**p).sum(axis=1)
+        raw_grad = c * p * t ** (p - 1) * (sparse.norms / sparse.norm_scale**2)[:, None]
+        raw_grad = np.where(same, raw_grad, 0.0)
     inv_norm = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0)
     n = env.n_atoms
     k_forces = np.zeros((m, n, 3))
@@ -122,7 +169,7 @@ def label_kernels(env: Environments, sparse: SparseSet, max_block: int = 4_000_0
         ii = env.i[q0:q1]
         proj = (sparse.U @ dd.reshape(-1, dd.shape[2]).T).reshape(m, q1 - q0, 3)
         radial = np.einsum("pad,pd->pa", dd, xhat[ii])
-        _scatter_pair_kernels(proj, radial, cos, inv_norm, same, ii, env.j[q0:q1], env.rij[q0:q1], zeta,
+        _scatter_pair_kernels(proj, radial, cos, inv_norm, same, raw_grad, ii, env.j[q0:q1], env.rij[q0:q1], zeta,
                               k_forces, virial)
     k_forces = k_forces.reshape(m, 3 * n)
     k_stress = full_3x3_to_voigt_6_stress(virial / env.volume) if env.volume > 0 else np.zeros((m, 6))
@@ -130,9 +177,10 @@ def label_kernels(env: Environments, sparse: SparseSet, max_block: int = 4_000_0
 
 
 @nb.njit(cache=True, parallel=True)
-def _scatter_pair_kernels(proj, radial, cos, inv_norm, same, ii, jj, rij, zeta, k_forces, virial):
-    """T[u, q] = dk(d_i, u)/dr_ij = zeta c^(zeta-1) (u.dd_q - c (x^_i.dd_q)) / |d_i|, c = x^_i.u; then
-    F_i += T, F_j -= T and virial += T r_ij^T, all without (m, pairs) temporaries. Parallel over sparse points."""
+def _scatter_pair_kernels(proj, radial, cos, inv_norm, same, raw_grad, ii, jj, rij, zeta, k_forces, virial):
+    """T[u, q] = dk(d_i, u)/dr_ij = zeta c^(zeta-1) (u.dd_q - c (x^_i.dd_q)) / |d_i| + raw_grad[u, i] u^.dd_q,
+    c = x^_i.u; then F_i += T, F_j -= T and virial += T r_ij^T, all without (m, pairs) temporaries. Parallel over
+    sparse points."""
     m = proj.shape[0]
     for u in nb.prange(m):
         for q in range(proj.shape[1]):
@@ -141,8 +189,9 @@ def _scatter_pair_kernels(proj, radial, cos, inv_norm, same, ii, jj, rij, zeta, 
                 continue
             c = cos[u, i]
             fac = inv_norm[i] * (zeta * c ** (zeta - 1) if zeta > 1 else 1.0)
+            g = raw_grad[u, i]
             for a in range(3):
-                t = fac * (proj[u, q, a] - c * radial[q, a])
+                t = fac * (proj[u, q, a] - c * radial[q, a]) + g * proj[u, q, a]
                 k_forces[u, i, a] += t
                 k_forces[u, jj[q], a] -= t
                 for b in range(3):

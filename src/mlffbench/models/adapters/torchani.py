@@ -26,8 +26,9 @@ DEFAULTS = {"radial_cutoff": 5.1, "angular_cutoff": 3.5, "radial_num_shifts": 16
             "batch_size": 4, "valid_fraction": 0.1, "dtype": "float64", "seed": 0}
 
 
-def build_network(config: dict):
-    """(AEVComputer, ModuleDict element -> MLP) from a saved config."""
+def build_aev(config: dict, neighborlist: str = "all_pairs"):
+    """TorchANI's AEVComputer for a saved config; the AEV has no trained parameters, so any neighbour list gives
+    the same AEVs (cell_list: linear in N, but TorchANI refuses cells thinner than the cutoff)."""
     import torch
     from torchani.aev import AEVComputer
 
@@ -35,7 +36,15 @@ def build_network(config: dict):
                               angular_cutoff=config["angular_cutoff"],
                               radial_num_shifts=config["radial_num_shifts"],
                               angular_num_shifts=config["angular_num_shifts"],
-                              angular_num_sections=config["angular_num_sections"])
+                              angular_num_sections=config["angular_num_sections"], neighborlist=neighborlist)
+    return aev.to(getattr(torch, config["dtype"]))
+
+
+def build_network(config: dict):
+    """(AEVComputer, ModuleDict element -> MLP) from a saved config."""
+    import torch
+
+    aev = build_aev(config)
     nets = torch.nn.ModuleDict()
     for el in config["elements"]:
         layers, width = [], aev.out_dim
@@ -43,8 +52,7 @@ def build_network(config: dict):
             layers += [torch.nn.Linear(width, h), torch.nn.CELU(0.1)]
             width = h
         nets[el] = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1))
-    dtype = getattr(torch, config["dtype"])
-    return aev.to(dtype), nets.to(dtype)
+    return aev, nets.to(getattr(torch, config["dtype"]))
 
 
 class AniModule:
@@ -54,6 +62,7 @@ class AniModule:
         import torch
 
         self.config, self.aev, self.nets = config, aev, nets
+        self.aev_cells = build_aev(config, "cell_list")  # periodic cells that fit it: all-pairs is O(N^2)
         self.dtype = getattr(torch, config["dtype"])
         self.index = {el: i for i, el in enumerate(config["elements"])}
 
@@ -67,7 +76,7 @@ class AniModule:
             deform = torch.eye(3, dtype=self.dtype) + strain
             positions, cell = positions @ deform, (cell @ deform if cell is not None else None)
         idx = torch.tensor([[self.index[s] for s in symbols]])
-        aevs = self.aev(idx, positions[None], cell=cell, pbc=pbc)[0]
+        aevs = self._aevs(idx, positions[None], cell, pbc)[0]
         energy = torch.zeros((), dtype=self.dtype)
         for el, i in self.index.items():
             mask = idx[0] == i
@@ -75,11 +84,23 @@ class AniModule:
                 energy = energy + self.nets[el](aevs[mask]).sum() + mask.sum() * self.config["self_energy"][el]
         return energy
 
+    def _aevs(self, idx, positions, cell, pbc):
+        if pbc is not None:
+            try:
+                return self.aev_cells(idx, positions, cell=cell, pbc=pbc)
+            except RuntimeError as exc:  # "Cell is too small to perform pbc calculations"
+                if "too small" not in str(exc):
+                    raise
+        return self.aev(idx, positions, cell=cell, pbc=pbc)
+
     def evaluate(self, atoms, create_graph=False):
         import torch
 
-        pos = torch.tensor(atoms.positions, dtype=self.dtype, requires_grad=True)
         periodic = bool(atoms.pbc.all())
+        if periodic:  # TorchANI maps atoms into the cell with a detached cell: wrapped first, the strain sees them
+            atoms = atoms.copy()
+            atoms.wrap()
+        pos = torch.tensor(atoms.positions, dtype=self.dtype, requires_grad=True)
         if atoms.pbc.any() and not periodic:
             raise common.AdapterError("torchani: mixed periodicity is not supported (pbc must be all or none)")
         cell = torch.tensor(atoms.cell[:], dtype=self.dtype) if periodic else None
