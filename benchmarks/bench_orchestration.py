@@ -64,8 +64,8 @@ def main(argv=None) -> int:
     store_s = sum(store_time.values())
     print(f"config {config.name}, elements {args.elements}, executor {args.executor} x {workers}, "
           f"{len(planned)} jobs, {os.cpu_count()} cores")
-    print(f"| planning | executor start-up | store calls | run wall | sum of job wall | overhead |")
-    print(f"|---|---|---|---|---|---|")
+    print("| planning | executor start-up | store calls | run wall | sum of job wall | overhead |")
+    print("|---|---|---|---|---|---|")
     print(f"| {plan_s:.2f} s | {startup_s:.2f} s | {store_s:.2f} s ({store_s / run_s:.1%} of run) | {run_s:.1f} s "
           f"| {job_s:.1f} s | {1 - job_s / (run_s * workers):.1%} |")
     print("store calls:", ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in sorted(store_time.items())))

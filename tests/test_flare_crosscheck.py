@@ -33,8 +33,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.io import read, write
 
-from mlffbench.envs import EnvBuildError
-from mlffbench.models.flare_env import DRIVER, require_flare_python
+from mlffbench.models.flare_env import DRIVER
 from mlffbench import frames as fr
 from mlffbench.models.acegp import AceDescriptor, AceGPModel
 
@@ -42,13 +41,10 @@ PYTHON = None  # set by the module fixture below
 
 
 @pytest.fixture(scope="module", autouse=True)
-def flare_env():
-    """Builds the flare env on first use; skips the module with the build error when it cannot be built."""
+def flare_env(flare_python):
+    """Every test here needs the flare env (conftest: built on first use, else the module skips)."""
     global PYTHON
-    try:
-        PYTHON = require_flare_python()
-    except EnvBuildError as exc:
-        pytest.skip(f"FLARE environment unavailable: {exc}")
+    PYTHON = flare_python
 
 # Agreement targets. Achieved (see the printout): descriptors ~2e-15; predictions ~1e-14 to 1e-13 in well-
 # conditioned cases and ~1e-8 in the Cu-zeta2 case (24 near-identical fcc sparse environments, cond(K_uu) ~ 1e9);

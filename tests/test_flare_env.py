@@ -22,8 +22,7 @@ from ase.io import read, write
 from ase.neighborlist import neighbor_list
 from numpy.polynomial import chebyshev, legendre
 
-from mlffbench.envs import EnvBuildError
-from mlffbench.models.flare_env import DRIVER, require_flare_python
+from mlffbench.models.flare_env import DRIVER
 
 CUTOFF, N_MAX, L_MAX = 4.0, 3, 2
 
@@ -32,13 +31,10 @@ PYTHON = None  # set by the module fixture below
 
 
 @pytest.fixture(scope="module", autouse=True)
-def flare_env():
-    """Builds the flare env on first use; skips the module with the build error when it cannot be built."""
+def flare_env(flare_python):
+    """Every test here needs the flare env (conftest: built on first use, else the module skips)."""
     global PYTHON
-    try:
-        PYTHON = require_flare_python()
-    except EnvBuildError as exc:
-        pytest.skip(f"FLARE environment unavailable: {exc}")
+    PYTHON = flare_python
 
 
 def emt_frames(n: int, gold: int = 0, seed0: int = 0):

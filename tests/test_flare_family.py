@@ -23,18 +23,8 @@ from ase.calculators.emt import EMT
 from mlffbench import frames as fr
 from mlffbench.config import load_config
 from mlffbench.data.io import read_frames, write_frames
-from mlffbench.envs import EnvBuildError
 from mlffbench.errors import ConfigError
 from mlffbench.models.registry import get_model_class
-
-
-def flare_python() -> str:
-    from mlffbench.models.flare_env import require_flare_python
-
-    try:
-        return str(require_flare_python())
-    except EnvBuildError as exc:
-        pytest.skip(f"FLARE environment unavailable: {exc}")
 
 
 # -- planning ----------------------------------------------------------------------------------------------
@@ -102,10 +92,10 @@ print(json.dumps({"info": pot.info, "force_err": float(np.abs(f[:3] - nf).max())
 
 
 @pytest.mark.slow
-def test_flare_trains_through_engine_and_reloads(tmp_path):
+def test_flare_trains_through_engine_and_reloads(tmp_path, flare_python):
     from mlffbench.engine.runner import MainJob
 
-    python = flare_python()
+    python = flare_python
     cfg = {"name": "flare", "seed": 0, "data": DATA, "split": {"test_last": 0.2},
            "models": [{"name": "flare", "params": TINY}],  # no python key: Model.env -> envs.python_for
            "tasks": {"accuracy": True, "transfer": None, "learning_curve": None},
@@ -169,10 +159,10 @@ print(json.dumps({"info": pot.info, "fitted": rows[0], "reloaded": rows[1]}))
 
 
 @pytest.mark.parametrize("power,shift", [(2, "none"), (1, "composition")])
-def test_predictions_match_acegp(tmp_path, power, shift):
+def test_predictions_match_acegp(tmp_path, power, shift, flare_python):
     from mlffbench.models.acegp import AceGPModel
 
-    python = flare_python()
+    python = flare_python
     write_frames(tmp_path / "train.extxyz", emt_cells(range(6)))
     write_frames(tmp_path / "test.extxyz", emt_cells([100, 101], rattle=0.2))
     train, test = read_frames(tmp_path / "train.extxyz"), read_frames(tmp_path / "test.extxyz")  # same rounding
