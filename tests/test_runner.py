@@ -180,6 +180,22 @@ def test_failing_model_is_recorded_and_others_finish(tmp_path):
     assert "failed" in table and "emt" in table
 
 
+def test_failure_in_another_interpreter_keeps_its_reason_and_traceback(tmp_path):
+    """A job run by a family env's worker (here: this interpreter through `python:`) fails with the worker's own
+    one-line reason, not wrapped, and the stored log is the worker's traceback."""
+    cfg = {**MO_FAILING, "models": [{"name": "labeler", "label": "emt", "params": {"labeler": {"name": "emt"}},
+                                     "python": sys.executable}, {"name": "mean_energy"}]}
+    jobs = by_name(run_main(cfg, tmp_path / "run")[0])
+    failed, local = jobs["accuracy:Mo:emt"], run_main(MO_FAILING, tmp_path / "local")[0]
+    assert failed.status == "failed" and not failed.error.startswith(("RuntimeError", "RemoteJobError"))
+    assert failed.error == by_name(local)["accuracy:Mo:emt"].error  # the same reason as when run in-process
+    store = RunStore(tmp_path / "run")
+    log = store._conn.execute("SELECT log FROM jobs WHERE key=?", (failed.key,)).fetchone()[0]
+    store.close()
+    assert "Traceback" in log and "mlffbench/worker.py" in log
+    assert jobs["accuracy:Mo:mean_energy"].status == "done"
+
+
 def test_inprocess_results_are_stored_as_each_job_finishes(tmp_path, monkeypatch):
     """In-process jobs run inside submit: each result must reach the store before the next job starts, so a kill
     mid-run loses no finished job (they used to be stored only after the whole batch)."""

@@ -30,9 +30,19 @@ def run_job(kind: str, inputs: dict, run_dir: str, python: str | None = None) ->
 
             result = execute(kind, inputs, run_dir)
         return {"ok": True, "result": result, "wall_s": time.perf_counter() - start}
+    except RemoteJobError as exc:  # already 'Type: message' of the worker's exception, with its traceback
+        return {"ok": False, "error": str(exc), "log": exc.log, "wall_s": time.perf_counter() - start}
     except Exception as exc:  # noqa: BLE001 - a failing job is a recorded result
         return {"ok": False, "error": one_line(exc), "log": traceback.format_exc(),
                 "wall_s": time.perf_counter() - start}
+
+
+class RemoteJobError(RuntimeError):
+    """A job that failed inside a family environment's worker: its one-line reason and its traceback there."""
+
+    def __init__(self, message: str, log: str = ""):
+        super().__init__(message)
+        self.log = log
 
 
 def run_in_subprocess(python: str, kind: str, inputs: dict, run_dir: str) -> dict:
@@ -46,7 +56,8 @@ def run_in_subprocess(python: str, kind: str, inputs: dict, run_dir: str) -> dic
         return json.loads((job_dir / "result.json").read_text())
     error = job_dir / "error.json"
     if error.is_file():
-        raise RuntimeError(json.loads(error.read_text())["error"])
+        failure = json.loads(error.read_text())
+        raise RemoteJobError(failure["error"], failure.get("log", ""))
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
     raise RuntimeError(f"worker {python} exited {proc.returncode} without a result: {tail[0]}")
 
