@@ -76,6 +76,18 @@ def element_key(symbols: Iterable[str]) -> str:
     return "-".join(sorted(set(symbols)))
 
 
+def per_element_energy(frames: Sequence[Atoms], elements: Sequence[str],
+                       values: Sequence[float] | None = None) -> dict[str, float]:
+    """Per-element constants c_el (eV/atom) minimising Σ_frames (value - Σ_el n_el c_el)² (least squares on the
+    composition; minimum-norm when the compositions do not separate the elements). ``values`` default to the
+    frames' total energies; ``elements`` are chemical symbols."""
+    counts = np.array([[f.get_chemical_symbols().count(el) for el in elements] for f in frames], dtype=float)
+    if values is None:
+        values = [label(f, "energy") for f in frames]
+    coef = np.linalg.lstsq(counts, np.asarray(values, dtype=float), rcond=None)[0]
+    return {el: float(c) for el, c in zip(elements, coef)}
+
+
 @dataclass
 class LabelArrays:
     """Labels of a list of frames, stacked for vectorised metrics.

@@ -89,7 +89,4 @@ class MeanEnergyModel(Model):
         if not train:
             raise MlffbenchError("mean_energy baseline: empty training set")
         species = sorted({s for frame in train for s in frame.get_chemical_symbols()})
-        counts = np.array([[frame.get_chemical_symbols().count(s) for s in species] for frame in train], float)
-        energies = np.array([fr.label(frame, "energy") for frame in train], float)
-        per_element, *_ = np.linalg.lstsq(counts, energies, rcond=None)
-        return MeanEnergyPotential(dict(zip(species, map(float, per_element))))
+        return MeanEnergyPotential(fr.per_element_energy(train, species))

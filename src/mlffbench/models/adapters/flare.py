@@ -62,23 +62,10 @@ RADIAL_BASIS, CUTOFF_FUNCTION = "chebyshev", "quadratic"
 HYPS = ("sigma", "sigma_e", "sigma_f", "sigma_s")
 
 
-def ase_to_flare_stress(s) -> np.ndarray:
-    """ASE Voigt (xx, yy, zz, yz, xz, xy), ASE sign -> FLARE (xx, xy, xz, yy, yz, zz), FLARE sign."""
-    s = np.asarray(s, dtype=float)
-    return -np.array([s[0], s[5], s[4], s[1], s[3], s[2]])
-
-
-def flare_to_ase_stress(f) -> np.ndarray:
-    f = np.asarray(f, dtype=float)
-    return -np.array([f[0], f[3], f[5], f[4], f[2], f[1]])
-
-
 def composition_shift(frames, species: list[int]) -> dict[int, float]:
-    """Per-species constants (eV/atom) minimising sum over frames of (E - sum_i c_{Z_i})^2 (least squares)."""
-    counts = np.array([[int(np.sum(f.numbers == z)) for z in species] for f in frames], dtype=float)
-    energies = np.array([float(fr.label(f, "energy")) for f in frames])
-    coef, *_ = np.linalg.lstsq(counts, energies, rcond=None)
-    return {z: float(c) for z, c in zip(species, coef)}
+    """Per-species constants (eV/atom) by least squares of the total energies on the composition."""
+    shift = fr.per_element_energy(frames, [chemical_symbols[z] for z in species])
+    return {z: shift[chemical_symbols[z]] for z in species}
 
 
 class FlarePotential(Potential):
@@ -104,6 +91,8 @@ class FlarePotential(Potential):
 
     def evaluate(self, atoms: Atoms):
         from flare.bffs.sgp._C_flare import Structure
+
+        from mlffbench.models.flare_driver import flare_to_ase_stress
 
         gp = self.wrapper
         codes = [gp.species_map[int(z)] for z in atoms.numbers]
@@ -180,6 +169,8 @@ class FlareModel(Model):
         import flare
         from flare.bffs.sgp import _C_flare
         from flare.bffs.sgp.sparse_gp import optimize_hyperparameters
+
+        from mlffbench.models.flare_driver import ase_to_flare_stress  # FLARE's component order and sign
 
         if p["descriptor"] != "B2" or not hasattr(_C_flare, "B2"):
             raise common.AdapterError(f"flare: descriptor {p['descriptor']} not available in this FLARE")

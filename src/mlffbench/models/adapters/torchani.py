@@ -228,6 +228,4 @@ def _loss(module: AniModule, frame, force_weight: float, create_graph: bool = Fa
 
 def _self_energies(frames, elements) -> dict[str, float]:
     """Per-element energy (eV/atom) by least squares on composition (TorchANI's self atomic energies)."""
-    counts = np.array([[f.get_chemical_symbols().count(el) for el in elements] for f in frames], dtype=float)
-    energies = np.array([fr.label(f, "energy") for f in frames])
-    return {el: float(e) for el, e in zip(elements, np.linalg.lstsq(counts, energies, rcond=None)[0])}
+    return fr.per_element_energy(frames, elements)

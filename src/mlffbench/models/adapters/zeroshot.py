@@ -49,10 +49,8 @@ PRESETS = {
 def fit_shift(frames: Sequence[Atoms], predicted: Sequence[float]) -> dict[str, float]:
     """Per-element δ (eV/atom) minimising Σ_frames (E_pred - E_ref - Σ_el n_el δ_el)²."""
     elements = sorted({s for f in frames for s in f.get_chemical_symbols()})
-    counts = np.array([[f.get_chemical_symbols().count(el) for el in elements] for f in frames], dtype=float)
     diff = np.array(predicted) - np.array([fr.label(f, "energy") for f in frames])
-    delta = np.linalg.lstsq(counts, diff, rcond=None)[0]
-    return {el: float(d) for el, d in zip(elements, delta)}
+    return fr.per_element_energy(frames, elements, diff)
 
 
 class ZeroShotPotential(Potential):
