@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -11,48 +12,113 @@ from mlffbench.errors import MlffbenchError
 
 def _cmd_run(args) -> int:
     from mlffbench.config import load_config
-    from mlffbench.engine.runner import MainJob, data_table, protocol_notes, results_table, summary_counts
+    from mlffbench.engine.runner import (
+        MainJob, data_table, not_run_table, protocol_notes, results_table, summary_counts,
+    )
     from mlffbench.errors import ConfigError
 
-    config = load_config(args.config)
+    source = args.config or "quick"
+    if args.data:
+        if args.config:
+            raise ConfigError(f"{args.config}: give a config or --data, not both")
+        config, source = data_config(args), "--data"
+    else:
+        for flag in ("test", "models", "stress_unit", "stress_convention", "shear_order", "format", "group_key",
+                     "transfer", "name"):
+            if getattr(args, flag):
+                raise ConfigError(f"--{flag.replace('_', '-')}: only with --data (a config file names these itself)")
+        config = load_config(args.config)
     overrides = {"executor": args.executor, "workers": args.workers, "scheduler": args.scheduler}
     for key, value in overrides.items():
         if value is not None:
             setattr(config.execution, key, value)
     if args.scheduler:
         config.execution.executor = "dask"
-    if args.elements:
-        config.data.elements = args.elements.split(",")
+    if args.elements is not None:
+        generated = [entry for _, entry in config.entries() if entry.source == "generate"]
+        if not generated:
+            raise ConfigError(f"{source}: --elements applies to generated data, and this run has none")
+        for entry in generated:
+            entry.elements = [e for e in args.elements.split(",") if e]
     try:
         config.check("")  # the overrides obey the config's rules
     except ConfigError as exc:  # name the config file the overrides were applied to
-        raise ConfigError(f"{args.config or 'quick'} (with command-line overrides): {exc}") from None
+        raise ConfigError(f"{source} (with command-line overrides): {exc}") from None
     run_dir = Path(args.run_dir or Path("runs") / config.name)
-    where = config.execution.scheduler or config.execution.executor
-    print(f"mlffbench run '{config.name}' -> {run_dir} (executor: {where})", flush=True)
+    main_job = MainJob(config, run_dir)
     try:
-        jobs = MainJob(config, run_dir).run(progress=not args.no_progress)
+        planned = main_job.plan()  # everything is checked (files read) before the run directory is touched
     except ConfigError as exc:  # found while planning (e.g. learning-curve sizes vs the data): name the config
-        raise ConfigError(f"{args.config or 'quick'}: {exc}") from None
-    print("\nReference data (TM23 protocol):")
+        raise ConfigError(f"{source}: {exc}") from None
+    where = config.execution.scheduler or config.execution.executor
+    print(f"mlffbench run '{config.name}' -> {run_dir} (executor: {where}; {len(main_job.datasets)} data set(s), "
+          f"{len(planned)} jobs)", flush=True)
+    jobs = main_job.run(progress=not args.no_progress)
+    print("\nData sets:")
     print(data_table(jobs))
     print()
     print(results_table(jobs))
-    notes = protocol_notes(config)
+    if main_job.not_run:
+        print("\nNot run (refused at planning):")
+        print(not_run_table(main_job.not_run))
+    notes = protocol_notes(config, main_job.datasets)
     if notes:
-        print("\nDeviations from the TM23 protocol:")
+        print("\nDeviations from the papers' protocols:")
         print("\n".join(f"- {n}" for n in notes))
     counts = summary_counts(jobs)
-    print(f"\njobs: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}; store: {run_dir / 'run.sqlite'}")
+    print(f"\njobs: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}; store: {run_dir / 'run.sqlite'}; "
+          f"report: mlffbench report {run_dir}")
     return 1 if counts.get("failed") else 0
+
+
+#: learning-curve sizes of ``run --data``: fractions of the training set (MS25 data training rate)
+DATA_CURVE_SIZES = [0.1, 0.3, 1.0]
+
+
+def data_config(args):
+    """The run config of ``mlffbench run --data``: one files data set, the given models (default acegp and
+    mean_energy), accuracy and a learning curve (and a group hold-out with --transfer)."""
+    from mlffbench.config import FilesConfig, LearningCurveConfig, ModelConfig, RunConfig, TransferConfig
+    from mlffbench.errors import ConfigError
+
+    name = args.name or _data_name(args.data)
+    entry = FilesConfig(name=name, files=[str(Path(p).resolve()) for p in args.data],
+                        test_files=[str(Path(p).resolve()) for p in args.test or []], format=args.format,
+                        group_key=args.group_key, stress_unit=args.stress_unit,
+                        stress_convention=args.stress_convention, shear_order=args.shear_order)
+    names = [m for m in (args.models or "acegp,mean_energy").split(",") if m]
+    if not names:
+        raise ConfigError("--models: no model names given")
+    config = RunConfig(name=name, datasets=[entry], models=[ModelConfig(m) for m in names])
+    config.tasks.learning_curve = LearningCurveConfig(sizes=list(DATA_CURVE_SIZES))
+    if args.transfer:
+        train, _, test = args.transfer.partition(":")
+        if not train or not test:
+            raise ConfigError(f"--transfer: expected TRAIN_GROUP[,..]:TEST_GROUP[,..], got '{args.transfer}'")
+        config.tasks.transfer = TransferConfig(train=train.split(","), test=test.split(","))
+    return config
+
+
+def _data_name(paths: list[str]) -> str:
+    """A data-set name from the paths: one file's stem, else the folder they share."""
+    import re
+
+    resolved = [Path(p).resolve() for p in paths]
+    stem = resolved[0].stem if len(resolved) == 1 else Path(os.path.commonpath(resolved)).name
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", stem).lstrip("._+-") or "data"
 
 
 def _cmd_generate(args) -> int:
     from mlffbench.config import load_config
     from mlffbench.data.sample import generate
 
+    from mlffbench.errors import ConfigError
+
     config = load_config(args.config)
-    data = config.data
+    generated = [entry for _, entry in config.entries() if entry.source == "generate"]
+    if not generated:
+        raise ConfigError(f"{args.config}: has no generated data set (source: generate) to make")
+    data = generated[0]
     if args.elements:
         data.elements = args.elements.split(",")
     if args.frames:
@@ -148,13 +214,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlffbench", description="Benchmark and crash-test machine-learned force fields.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="run a benchmark config (default: the built-in 'quick')",
-                       description="Generate TM23-style reference data and score the configured models. "
-                                   "Re-running the same config resumes and skips finished jobs.")
-    p.add_argument("config", nargs="?", help="YAML config file or built-in name (quick, tm23); default quick")
+    p = sub.add_parser("run", help="run a benchmark config (default: the built-in 'quick') or your own data",
+                       description="Train and score models on the data sets of a config, or on your own labelled "
+                                   "files with --data (accuracy and a learning curve on a seeded random 10 %% of "
+                                   "each group, or on --test files). Re-running the same command resumes and "
+                                   "skips finished jobs.")
+    p.add_argument("config", nargs="?", help="YAML config file or built-in name (quick, tm23, ...); default quick")
+    p.add_argument("--data", nargs="+", metavar="PATH", help="your labelled files or globs (extxyz, ASE db, mlearn "
+                                                             "JSON, OUTCAR, vasprun.xml): one data set")
+    p.add_argument("--test", nargs="+", metavar="PATH", help="test files (default: a seeded random 10 %% of each "
+                                                             "group of --data)")
+    p.add_argument("--models", help="comma-separated model names (default: acegp,mean_energy; see "
+                                    "docs/models.md)")
+    p.add_argument("--stress-unit", choices=["eV/A3", "GPa", "kbar", "bar"],
+                   help="unit of the stress in the files (default: the format's: eV/Å³ for extxyz/db, kbar for "
+                        "mlearn JSON)")
+    p.add_argument("--stress-convention", choices=["tensile", "compressive"],
+                   help="sign of the stress in the files: tensile = positive under tension (ASE), compressive = "
+                        "positive under compression (VASP, LAMMPS pressure)")
+    p.add_argument("--shear-order", help="mlearn-style JSON: meaning of stress components 4-6, e.g. xy,yz,zx")
+    p.add_argument("--format", help="file format when the name does not tell (extxyz, db, mlearn, vasp-out, "
+                                    "vasp-xml)")
+    p.add_argument("--group-key", help="frame info key of the groups (default: config_type, else the file stem)")
+    p.add_argument("--transfer", metavar="TRAIN:TEST", help="also a group hold-out: train on the TRAIN group(s), "
+                                                            "test on each TEST group (comma-separated)")
+    p.add_argument("--name", help="data-set and run name (default: from the file names)")
     p.add_argument("--run-dir", help="run directory (default runs/<config name>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--elements", help="comma-separated element symbols (default: the config's)")
+    p.add_argument("--elements", help="comma-separated element symbols of generated data (default: the config's)")
     p.add_argument("--executor", choices=["inprocess", "dask"], help="default: the config's execution.executor")
     p.add_argument("--workers", type=int, help="Dask LocalCluster worker processes (default: one per core)")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler (e.g. one from dask-jobqueue)")

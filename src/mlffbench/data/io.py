@@ -1,15 +1,16 @@
 """Read and write labelled frames (see ``mlffbench.frames``) from the file formats the benchmark meets.
 
-Formats: extended XYZ (``.xyz``/``.extxyz``, also the TM23 release files), ASE databases (``.db``), mlearn
-JSON (``.json``, Zuo et al. 2020) and VASP ``OUTCAR`` / ``vasprun.xml`` (all ionic steps; a cut OUTCAR gives
-only ASE's complete steps, a vasprun.xml without its closing tag is refused). Every frame read gets
-``info['source']`` and ``info['elements']`` when it lacks them; every failure is a one-line ``DataError``
-naming the file. Writing is extended XYZ only, atomically (temporary file + ``os.replace``).
+Formats: extended XYZ (``.xyz``/``.extxyz``, also the TM23 release files), ASE databases (``.db``), mlearn-style
+JSON (``.json``, Zuo et al. 2020 and the same group's later sets; ``mlffbench.data.mlearn``) and VASP ``OUTCAR`` /
+``vasprun.xml`` (all ionic steps; a cut OUTCAR gives only ASE's complete steps, a vasprun.xml without its closing
+tag is refused). Stress is converted from the file's declared (or the format's own) unit and sign convention to
+eV/Å³ with ASE's sign, then checked for plausibility and, where strained copies of a cell allow, for its sign.
+Every frame read gets ``info['source']`` and ``info['elements']`` when it lacks them; every failure is a one-line
+``DataError`` naming the file. Writing is extended XYZ only, atomically (temporary file + ``os.replace``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -18,30 +19,19 @@ from typing import Sequence
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io.extxyz import key_val_dict_to_str, key_val_str_to_dict
 from ase.io.formats import string2index
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from mlffbench import frames as fr
-from mlffbench.data.validate import STRESS_NOTE, validate_frames
+from mlffbench.data.mlearn import ASE_SHEAR, MLEARN_SHEAR_ORDER, parse_shear_order, read_mlearn
+from mlffbench.data.validate import STRESS_NOTE, check_stress_plausible, check_stress_sign, validate_frames
 from mlffbench.errors import DataError
-from mlffbench.units import KBAR
+from mlffbench.units import canonical_stress_unit, stress_factor
 
-#: Order of the three shear numbers after [xx, yy, zz] in mlearn ``virial_stress``, per element.
-#: Determined from the Elastic group: a cell with a single off-diagonal element (pure shear in one plane)
-#: has exactly one nonzero shear number, at the position given here (see /work/shared/data/README.md).
-#: Li (2-atom Elastic cells): the nonzero number sits where Si/Ge put it, but in all three planes the value
-#: flips sign between 1 % and 2 % shear (raw +0.94 then -0.40 kbar times the strain's sign), which no
-#: elastic response does, so no Li shear number is trusted: all three become NaN (metrics skip them) and the
-#: frame gets ``info['stress_note']``.
-MLEARN_SHEAR_ORDER: dict[str, tuple[str | None, str | None, str | None]] = {
-    "Si": ("xy", "yz", "zx"),
-    "Ge": ("xy", "yz", "zx"),
-    "Cu": ("xy", "zx", "yz"),
-    "Ni": ("xy", "zx", "yz"),
-    "Mo": ("xy", "zx", "yz"),
-    "Li": (None, None, None),
-}
-_VOIGT = {"xx": 0, "yy": 1, "zz": 2, "yz": 3, "zy": 3, "xz": 4, "zx": 4, "xy": 5, "yx": 5}
+__all__ = ["MLEARN_SHEAR_ORDER", "check_file", "detect_format", "parse_tm23_name", "read_frames",
+           "stress_declaration", "write_frames"]
 
 _TM23_NAME = re.compile(
     r"^(?P<element>[A-Z][a-z]?)_(?:2700cwm|(?P<temperature_label>cold|warm|melt)_nequip)_(?P<split>train|test)\.xyz$"
@@ -50,21 +40,53 @@ _FORMAT_ALIASES = {
     "extxyz": "extxyz", "xyz": "extxyz", "db": "db", "mlearn": "mlearn", "json": "mlearn",
     "vasp-out": "vasp-out", "outcar": "vasp-out", "vasp-xml": "vasp-xml", "vasprun": "vasp-xml",
 }  # fmt: skip
+#: (unit, convention) a format's stress is in when nothing is declared (VASP: ASE converts, nothing to declare)
+_STRESS_DEFAULTS = {"mlearn": ("kbar", "compressive")}
+#: a 3x3 stress may differ from its transpose by max(absolute, relative * max |σ|), eV/Å³
+_ASYMMETRY_ABS, _ASYMMETRY_REL = 1e-8, 1e-6
+# info keys the extxyz comment-line parser parks labels under until ``_extxyz_labels`` checks and converts them
+_PARKED = {"energy": "_mlffbench_energy", "stress": "_mlffbench_stress", "virial": "_mlffbench_virial"}
 
 
-def read_frames(path, fmt: str | None = None, index=":", require: Sequence[str] = ()) -> list[Atoms]:
+def read_frames(path, fmt: str | None = None, index=":", require: Sequence[str] = (), stress_unit: str | None = None,
+                stress_convention: str | None = None, shear_order: str | None = None) -> list[Atoms]:
     """Read the frames of ``path`` (format from ``fmt`` or the file name) and validate them.
 
     ``index`` selects frames as in ``ase.io.read`` (":" all, an int, a slice or "start:stop").
     Structural checks always run; ``require`` names labels that every frame must carry.
+    ``stress_unit`` (one of ``units.STRESS_UNITS``) and ``stress_convention`` ("tensile": positive under tension,
+    ASE; "compressive": positive under compression, VASP / LAMMPS pressure / FitSNAP) declare how the file
+    stores stress; None takes the format's own (``stress_declaration``). ``shear_order`` ("xy,yz,zx") gives the
+    meaning of stress components 4-6 of a 6-number stress. Stresses come back in eV/Å³, ASE sign and order; an
+    implausible stress (> 160 GPa) or one whose sign contradicts the energies is a ``DataError``.
     """
-    frames = _read(path, fmt, index)
-    return validate_frames(frames, str(path), require=require)
+    return _read_checked(path, fmt, index, require, {}, stress_unit, stress_convention, shear_order)
 
 
-def check_file(path, require: Sequence[str] = ("energy", "forces"), fmt: str | None = None, **kw) -> list[Atoms]:
-    """Read ``path`` and validate it with ``validate_frames(..., require=require, **kw)``."""
-    return validate_frames(_read(path, fmt, ":"), str(path), require=require, **kw)
+def check_file(path, require: Sequence[str] = ("energy", "forces"), fmt: str | None = None,
+               stress_unit: str | None = None, stress_convention: str | None = None, shear_order: str | None = None,
+               **kw) -> list[Atoms]:
+    """``read_frames`` of the whole file, validated with ``validate_frames(..., require=require, **kw)``."""
+    return _read_checked(path, fmt, ":", require, kw, stress_unit, stress_convention, shear_order)
+
+
+def stress_declaration(path, fmt: str | None = None, stress_unit: str | None = None,
+                       stress_convention: str | None = None) -> tuple[str, str]:
+    """(unit, convention) the reader applies to the stress of ``path``: the declared ones, else the format's own
+    (extxyz, db: eV/A3 tensile; mlearn JSON: kbar compressive). VASP outputs are converted by ASE, so declaring
+    anything else for them is a ``DataError``; so is a unit or convention that is not one of the allowed names."""
+    fmt = _format(Path(path), fmt)
+    default_unit, default_convention = _STRESS_DEFAULTS.get(fmt, ("eV/A3", "tensile"))
+    unit = default_unit if stress_unit is None else canonical_stress_unit(stress_unit)
+    convention = default_convention if stress_convention is None else stress_convention
+    try:
+        stress_factor(stress_unit or unit, convention)  # names the allowed values when one is unknown
+    except ValueError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    if fmt in ("vasp-out", "vasp-xml") and (unit, convention) != ("eV/A3", "tensile"):
+        raise DataError(f"{path}: {fmt} files carry their own units (ASE converts VASP's kbar to eV/Å³, ASE sign); "
+                        "do not declare stress_unit / stress_convention for them")
+    return unit, convention
 
 
 def write_frames(path, frames: Sequence[Atoms]) -> None:
@@ -127,18 +149,50 @@ def detect_format(path) -> str:
 # --- readers ---------------------------------------------------------------------------------------------
 
 
-def _read(path, fmt: str | None, index) -> list[Atoms]:
-    """Read without validation and add source / elements / TM23 metadata."""
+def _read_checked(path, fmt, index, require, validate_kw: dict, stress_unit, stress_convention, shear_order):
+    """Read, validate the frames, then check the stress is plausible and has the right sign."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a data file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file")
-    fmt = detect_format(path) if fmt is None else _FORMAT_ALIASES.get(fmt.lower())
+    unit, convention = stress_declaration(path, fmt, stress_unit, stress_convention)
+    frames = _read(path, fmt, index, stress_factor(unit, convention), _shear_order(path, fmt, shear_order))
+    frames = validate_frames(frames, str(path), require=require, **validate_kw)
+    declarable = _format(path, fmt) not in ("vasp-out", "vasp-xml")
+    check_stress_plausible(frames, str(path), unit if declarable else None, convention)
+    check_stress_sign(frames, str(path), convention)
+    return frames
+
+
+def _format(path: Path, fmt: str | None) -> str:
     if fmt is None:
+        return detect_format(path)
+    name = _FORMAT_ALIASES.get(fmt.lower())
+    if name is None:
         raise DataError(f"{path}: unknown format; use one of {sorted(set(_FORMAT_ALIASES.values()))}")
+    return name
+
+
+def _shear_order(path, fmt: str | None, shear_order) -> tuple[int, int, int] | None:
+    if shear_order is None:
+        return None
     try:
-        frames = _READERS[fmt](path, index)
+        order = parse_shear_order(shear_order)
+    except ValueError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    if _format(Path(path), fmt) in ("vasp-out", "vasp-xml") and order != ASE_SHEAR:
+        raise DataError(f"{path}: VASP files are read by ASE in ASE's order; do not declare shear_order")
+    return order
+
+
+def _read(path: Path, fmt: str | None, index, factor: float, order: tuple[int, int, int] | None) -> list[Atoms]:
+    """Read with stress times ``factor`` in ASE order (raw components 4-6 mean ``order``) and add metadata."""
+    fmt = _format(path, fmt)
+    try:
+        frames = _READERS[fmt](path, index, factor, order)
     except DataError:
         raise
     except Exception as exc:  # ase/sqlite/xml raise many kinds; the user needs the file and the reason
@@ -147,14 +201,81 @@ def _read(path, fmt: str | None, index) -> list[Atoms]:
     return frames
 
 
-def _read_ase(path: Path, index, fmt: str) -> list[Atoms]:
+def _read_ase(path: Path, index, fmt: str, **kw) -> list[Atoms]:
     import ase.io
 
-    result = ase.io.read(path, index=index, format=fmt)
+    result = ase.io.read(path, index=index, format=fmt, **kw)
     return [result] if isinstance(result, Atoms) else list(result)
 
 
-def _read_vasprun(path: Path, index) -> list[Atoms]:
+def _read_extxyz(path: Path, index, factor: float, order) -> list[Atoms]:
+    """Extended XYZ with energy / stress / virial checked and converted here rather than trusted to ASE (which
+    takes a string energy as is and silently keeps one triangle of a non-symmetric 3x3 stress)."""
+    frames = _read_ase(path, index, "extxyz", properties_parser=_park_labels)
+    for i, frame in enumerate(frames):
+        _extxyz_labels(frame, f"{path}: frame {i}", factor, order)
+    return frames
+
+
+def _park_labels(line: str) -> dict:
+    """ASE's comment-line parser, with energy / stress / virial moved out of ASE's reach (see ``_PARKED``)."""
+    info = key_val_str_to_dict(line)
+    for key, parked in _PARKED.items():
+        if key in info:
+            info[parked] = info.pop(key)
+    return info
+
+
+def _extxyz_labels(frame: Atoms, where: str, factor: float, order) -> None:
+    results = dict(frame.calc.results) if frame.calc is not None else {}
+    energy = frame.info.pop(_PARKED["energy"], None)
+    if energy is not None:
+        if isinstance(energy, (bool, np.bool_)) or not isinstance(energy, (int, float, np.integer, np.floating)):
+            raise DataError(f"{where}: energy is not a number: {energy!r}")
+        results["energy"] = float(energy)
+    stress = frame.info.pop(_PARKED["stress"], None)
+    virial = frame.info.pop(_PARKED["virial"], None)
+    if stress is not None:
+        results["stress"] = _stress_voigt(stress, where, factor, order, "stress")
+        if virial is not None:
+            frame.info["virial"] = virial  # metadata beside the stress label
+    elif virial is not None:
+        if factor != 1.0 or order not in (None, ASE_SHEAR):
+            raise DataError(f"{where}: the stress comes from virial= (eV; σ = -virial/volume), to which the declared "
+                            "stress_unit / stress_convention / shear_order do not apply; convert it to stress=")
+        results["stress"] = -_stress_voigt(virial, where, 1.0, None, "virial") / frame.get_volume()
+        frame.info[STRESS_NOTE] = "stress from virial= as -virial/volume"
+    if results:
+        frame.calc = SinglePointCalculator(frame, **results)
+
+
+def _stress_voigt(raw, where: str, factor: float, order, key: str) -> np.ndarray:
+    """A 6- or 9-number ``key`` times ``factor`` as an ASE Voigt 6-vector; a non-symmetric 3x3 is an error."""
+    try:
+        values = np.asarray(raw, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: {key} is not numeric: {raw!r}") from None
+    if values.size == 6:
+        voigt = factor * values.reshape(6)
+        if order is not None:
+            voigt[list(order)] = voigt[3:].copy()
+        return voigt
+    if values.size != 9:
+        raise DataError(f"{where}: {key} has {values.size} numbers, expected 6 (Voigt) or 9 (3x3)")
+    if order not in (None, ASE_SHEAR):
+        raise DataError(f"{where}: {key} is a full 3x3 tensor; shear_order applies to 6-number stresses only")
+    tensor = factor * values.reshape(3, 3)
+    asymmetry = np.abs(tensor - tensor.T)
+    finite = np.isfinite(asymmetry)
+    largest = np.abs(tensor[np.isfinite(tensor)]).max(initial=0.0)
+    if finite.any() and asymmetry[finite].max() > max(_ASYMMETRY_ABS, _ASYMMETRY_REL * largest):
+        raise DataError(f"{where}: {key} is not symmetric (|σ - σᵀ| up to {asymmetry[finite].max():.3g} vs "
+                        f"|σ| up to {largest:.3g}, in eV/Å³ after conversion); a stress tensor is symmetric: check "
+                        "what the 9 numbers are")
+    return full_3x3_to_voigt_6_stress(0.5 * (tensor + tensor.T))
+
+
+def _read_vasprun(path: Path, index, factor: float, order) -> list[Atoms]:
     """vasprun.xml; refused without its closing tag, where ASE would quietly return the steps before the cut."""
     with open(path, "rb") as fh:
         fh.seek(max(0, path.stat().st_size - 4096))
@@ -163,83 +284,32 @@ def _read_vasprun(path: Path, index) -> list[Atoms]:
     return _read_ase(path, index, "vasp-xml")
 
 
-def _read_db(path: Path, index) -> list[Atoms]:
+def _read_db(path: Path, index, factor: float, order) -> list[Atoms]:
     """Every row of an ASE database; key_value_pairs go into info."""
     import ase.db
 
     frames = []
     with ase.db.connect(path) as db:
-        for row in db.select():
+        for k, row in enumerate(db.select()):
             atoms = row.toatoms()  # labels (energy, forces, stress) on a SinglePointCalculator
             atoms.info.update(row.key_value_pairs)
+            if atoms.calc is not None and atoms.calc.results.get("stress") is not None:
+                atoms.calc.results["stress"] = _stress_voigt(atoms.calc.results["stress"], f"{path}: frame {k}",
+                                                             factor, order, "stress")
             frames.append(atoms)
     return _select(frames, index)
 
 
-def _read_mlearn(path: Path, index) -> list[Atoms]:
-    """An mlearn JSON file: a list of entries with structure / outputs / group / description."""
-    try:
-        with open(path) as fh:
-            entries = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: malformed JSON: {exc}") from exc
-    if not isinstance(entries, list):
-        raise DataError(f"{path}: expected a JSON list of mlearn entries, got {type(entries).__name__}")
-    return [_mlearn_frame(entry, path, i) for i, entry in _select(list(enumerate(entries)), index)]
-
-
-def _mlearn_frame(entry, path: Path, i: int) -> Atoms:
-    where = f"{path}: entry {i}"
-    if not isinstance(entry, dict):
-        raise DataError(f"{where}: expected an object, got {type(entry).__name__}")
-    cell = _array(entry, "structure.lattice.matrix", where, (3, 3))
-    sites = _get(entry, "structure.sites", where)
-    try:
-        symbols = [site["species"][0]["element"] for site in sites]
-        positions = np.array([site["xyz"] for site in sites], dtype=float).reshape(len(sites), 3)
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise DataError(f"{where}: bad 'structure.sites' (need species[0].element and xyz): {_one_line(exc)}") from exc
-    try:
-        atoms = Atoms(symbols=symbols, positions=positions, cell=cell, pbc=True)
-    except (KeyError, ValueError) as exc:
-        raise DataError(f"{where}: unknown element in 'structure.sites': {_one_line(exc)}") from exc
-    n = len(atoms)
-    if "num_atoms" in entry and entry["num_atoms"] != n:
-        raise DataError(f"{where}: 'num_atoms' is {entry['num_atoms']} but 'structure.sites' has {n} sites")
-    energy = _get(entry, "outputs.energy", where)
-    if isinstance(energy, bool) or not isinstance(energy, (int, float)):
-        raise DataError(f"{where}: 'outputs.energy' is not a number: {energy!r}")
-    forces = _array(entry, "outputs.forces", where, (n, 3))
-    info = {fr.SOURCE: str(path)}
-    info.update({key: str(entry[key]) for key in (fr.GROUP, "description") if key in entry})
-    stress = None
-    if entry.get("outputs", {}).get("virial_stress") is not None:
-        stress, note = _mlearn_stress(_array(entry, "outputs.virial_stress", where, (6,)), atoms)
-        if note:
-            info[STRESS_NOTE] = note
-    return fr.labelled(atoms, energy, forces, stress, **info)
-
-
-def _mlearn_stress(virial_kbar: np.ndarray, atoms: Atoms) -> tuple[np.ndarray, str]:
-    """mlearn virial_stress (kbar, VASP sign, element-specific shear order) -> ASE Voigt eV/Å³ and a note."""
-    stress = np.full(6, np.nan)
-    stress[:3] = -virial_kbar[:3] * KBAR
-    element = fr.element_key(atoms.get_chemical_symbols())
-    order = MLEARN_SHEAR_ORDER.get(element, (None, None, None))
-    for value, component in zip(virial_kbar[3:], order):
-        if component is not None:
-            stress[_VOIGT[component]] = -value * KBAR
-    missing = 3 - sum(o is not None for o in order)
-    note = f"mlearn shear stress of {element} not trusted: {missing} shear components set to NaN" if missing else ""
-    return stress, note
+def _read_mlearn_json(path: Path, index, factor: float, order) -> list[Atoms]:
+    return _select(read_mlearn(path, factor, order), index)
 
 
 _READERS = {
-    "extxyz": lambda p, i: _read_ase(p, i, "extxyz"),
-    "vasp-out": lambda p, i: _read_ase(p, i, "vasp-out"),
+    "extxyz": _read_extxyz,
+    "vasp-out": lambda p, i, factor, order: _read_ase(p, i, "vasp-out"),
     "vasp-xml": _read_vasprun,
     "db": _read_db,
-    "mlearn": _read_mlearn,
+    "mlearn": _read_mlearn_json,
 }
 
 
@@ -265,26 +335,6 @@ def _select(items: list, index) -> list:
     if isinstance(index, int):
         return [items[index]]
     return items[index]
-
-
-def _get(entry: dict, dotted: str, where: str):
-    value = entry
-    for key in dotted.split("."):
-        if not isinstance(value, dict) or key not in value:
-            raise DataError(f"{where}: missing key '{dotted}'")
-        value = value[key]
-    return value
-
-
-def _array(entry: dict, dotted: str, where: str, shape: tuple[int, ...]) -> np.ndarray:
-    value = _get(entry, dotted, where)
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{where}: '{dotted}' is not a numeric array") from exc
-    if array.shape != shape:
-        raise DataError(f"{where}: '{dotted}' has shape {array.shape}, expected {shape}")
-    return array
 
 
 def _check_info_writable(frame: Atoms, i: int, path: Path) -> None:

@@ -9,13 +9,14 @@ random splits with an optional validation subset carved out of train (NequIP in 
 from __future__ import annotations
 
 import warnings
+import zlib
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from ase import Atoms
 
-from ..frames import ELEMENTS, FRAME_INDEX, TEMPERATURE_LABEL, TRAJECTORY, element_key
+from ..frames import ELEMENTS, FRAME_INDEX, GROUP, TEMPERATURE_LABEL, TRAJECTORY, element_key
 
 LEARNING_CURVE_SIZES = (50, 100, 200, 400, 600, 800, 1000)
 
@@ -62,16 +63,25 @@ def _cat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=int)
 
 
-def _trajectory_key(frame: Atoms) -> str:
-    if TRAJECTORY in frame.info:
-        return str(frame.info[TRAJECTORY])
-    elements = frame.info.get(ELEMENTS) or element_key(frame.get_chemical_symbols())
-    label = frame.info.get(TEMPERATURE_LABEL)
+def _info(frame) -> Mapping:
+    """A frame's metadata: ``Atoms.info``, or the mapping itself (planning works on metadata before frames exist)."""
+    return frame.info if isinstance(frame, Atoms) else frame
+
+
+def _trajectory_key(frame) -> str:
+    info = _info(frame)
+    if TRAJECTORY in info:
+        return str(info[TRAJECTORY])
+    if GROUP in info:
+        return str(info[GROUP])
+    elements = info.get(ELEMENTS) or element_key(frame.get_chemical_symbols())
+    label = info.get(TEMPERATURE_LABEL)
     return str(elements) if label is None else f"{elements}_{label}"
 
 
-def trajectories(frames: Sequence[Atoms]) -> dict[str, np.ndarray]:
-    """Frame indices grouped by ``info["trajectory"]`` (fallback: "<elements>_<temperature_label>").
+def trajectories(frames: Sequence) -> dict[str, np.ndarray]:
+    """Frame indices grouped by ``info["trajectory"]`` (fallback: the frame's group, else
+    "<elements>_<temperature_label>"); ``frames`` are Atoms or their info mappings.
 
     Groups are in order of first appearance; within a group indices are ordered by ``info["frame_index"]`` when
     every frame of the group has it, otherwise in file order. Duplicate frame indices raise ValueError.
@@ -81,7 +91,7 @@ def trajectories(frames: Sequence[Atoms]) -> dict[str, np.ndarray]:
         groups.setdefault(_trajectory_key(frame), []).append(i)
     out = {}
     for key, idx in groups.items():
-        positions = [frames[i].info.get(FRAME_INDEX) for i in idx]
+        positions = [_info(frames[i]).get(FRAME_INDEX) for i in idx]
         if all(p is not None for p in positions):
             if len(set(positions)) != len(positions):
                 raise ValueError(
@@ -258,3 +268,93 @@ def with_validation(split: Split, fraction: float = 0.1, seed: int = 0) -> Split
     mask[np.random.default_rng(seed).choice(n, size=k, replace=False)] = True
     meta = {**split.meta, "valid_fraction": fraction, "valid_seed": seed}
     return Split(split.train[~mask], split.test, split.train[mask], split.name, meta)
+
+
+# ------------------------------------------------------------------------------------------ split specs
+# A split spec is a JSON-able dict, part of a job's inputs (so its key): the data set's base split ("last",
+# "random", "files") or one derived from it ("subset": learning-curve prefixes, "grid": disjoint subsets) or a
+# group hold-out ("holdout"). ``make`` turns (frames, spec, seed) into the training split and named test sets.
+
+
+def _groups(frames: Sequence) -> list[str]:
+    return [str(_info(f).get(GROUP, "")) for f in frames]
+
+
+def random_by_group(frames: Sequence, test_fraction: float, seed: int = 0) -> Split:
+    """A seeded random ``test_fraction`` of every group is the test set (rounded; at least one frame of a group of
+    two or more; a group of one frame stays in training)."""
+    groups = _groups(frames)
+    train, test = [], []
+    for g in dict.fromkeys(groups):
+        idx = np.array([i for i, x in enumerate(groups) if x == g], dtype=int)
+        k = 0 if idx.size < 2 else min(idx.size - 1, max(1, int(round(test_fraction * idx.size))))
+        order = np.random.default_rng([seed, 0x5B1D, zlib.crc32(g.encode())]).permutation(idx)
+        test.append(order[:k])
+        train.append(order[k:])
+    return Split(np.sort(_cat(train)), np.sort(_cat(test)), None, "random",
+                 {"test_fraction": test_fraction, "seed": seed, "stratified_by": GROUP})
+
+
+def given(frames: Sequence) -> Split:
+    """Frames from the data set's test files are the test set (``info['subset'] == 'test'``)."""
+    subsets = [_info(f).get("subset") for f in frames]
+    test = [i for i, s in enumerate(subsets) if s == "test"]
+    if not test:
+        raise ValueError("split 'files' needs test files, and this data set has none")
+    return Split([i for i, s in enumerate(subsets) if s != "test"], test, None, "files", {})
+
+
+def holdout(frames: Sequence, train_groups: Sequence[str], test_groups: Sequence[str]) -> tuple[Split, dict]:
+    """Group hold-out: train on every frame of ``train_groups``; one test set per test group (every frame)."""
+    groups = _groups(frames)
+    found = list(dict.fromkeys(groups))
+    for which, names in (("train", train_groups), ("test", test_groups)):
+        missing = [g for g in names if g not in found]
+        if missing:
+            raise ValueError(f"hold-out {which} group(s) {missing} not in the data set (groups: {found})")
+    train = [i for i, g in enumerate(groups) if g in set(train_groups)]
+    tests = {t: _idx([i for i, g in enumerate(groups) if g == t]) for t in test_groups}
+    split = Split(train, tests[test_groups[0]], None, f"holdout_{'+'.join(train_groups)}",
+                  {"train_groups": list(train_groups), "test_groups": list(test_groups)})
+    return split, tests
+
+
+def base(frames: Sequence, spec: Mapping, seed: int) -> Split:
+    """A data set's own split: ``last`` (TM23, per trajectory), ``random`` (per group) or ``files``."""
+    kind = spec["kind"]
+    if kind == "last":
+        return tm23_full(frames, spec["test_last"])
+    if kind == "random":
+        return random_by_group(frames, spec["test_fraction"], seed)
+    if kind == "files":
+        return given(frames)
+    raise ValueError(f"unknown base split kind {kind!r}")
+
+
+def make(frames: Sequence, spec: Mapping, seed: int) -> tuple[Split, dict[str, np.ndarray]]:
+    """The training split of a job's spec and its named test sets (indices into ``frames``)."""
+    kind = spec["kind"]
+    if kind == "holdout":
+        return holdout(frames, spec["train"], spec["test"])
+    if kind in ("last", "random", "files"):
+        split = base(frames, spec, seed)
+        return split, {"test": split.test}
+    parent = base(frames, spec["base"], seed)
+    if kind == "subset":  # learning curve: nested seeded prefixes of the base training set
+        (sub,) = [s for s in learning_curve_splits(parent, [spec["size"]], spec["set_id"] + 1, seed)
+                  if s.meta["set_id"] == spec["set_id"]]
+        return sub, {"test": parent.test}
+    if kind == "grid":  # train and test subsets both drawn from the base training set
+        sub = subsets(parent, spec["train_frames"], spec["test_frames"], seed)
+        return sub, {"test": sub.test}
+    raise ValueError(f"unknown split kind {kind!r}")
+
+
+def record(split: Split, tests: Mapping[str, np.ndarray]) -> dict:
+    """The indices of a job's split as stored in the run (``id`` = hash of train and test indices)."""
+    import hashlib
+    import json
+
+    body = {"train": split.train.tolist(), "tests": {k: np.asarray(v).tolist() for k, v in tests.items()}}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    return {"id": digest, "name": split.name, **body}

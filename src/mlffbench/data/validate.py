@@ -5,20 +5,36 @@ Every problem is a one-line ``DataError`` naming the source, the 0-based frame i
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Iterable, Sequence
 
 import numpy as np
 from ase import Atoms
 from ase.data import chemical_symbols
 from ase.neighborlist import neighbor_list
+from ase.stress import voigt_6_to_full_3x3_stress
 
 from mlffbench import frames as fr
 from mlffbench.errors import DataError
+from mlffbench.units import GPA, STRESS_CONVENTIONS, STRESS_UNITS, stress_factor
 
-#: info key a reader sets when some stress components are deliberately unknown (stored as NaN).
+#: info key a reader sets when some stress components are deliberately unknown (stored as NaN) or derived.
 STRESS_NOTE = "stress_note"
 #: smallest accepted cell volume of a fully periodic frame, Å³
 MIN_VOLUME = 1e-6
+#: largest plausible stress component, eV/Å³ (≈160 GPa): beyond it the file's unit was misread
+MAX_PLAUSIBLE_STRESS = 1.0
+#: a raw number "looks like" a unit when read in it it gives a stress between these, GPa
+_PLAUSIBLE_GPA = (0.01, MAX_PLAUSIBLE_STRESS / GPA)
+
+# Sign check (check_stress_sign): strained copies of one cell, relaxed (every force component below
+# _RELAXED_FORCE eV/Å: the energy is stationary in the atoms' positions) or with identical fractional coordinates
+# (the stress is then the exact derivative along the affine strain path). At least _MIN_COPIES of them spanning
+# _MIN_VOLUME_SPREAD in volume; pairs more than _MAX_STRAIN apart are not compared.
+_RELAXED_FORCE, _MIN_COPIES, _MIN_VOLUME_SPREAD, _MAX_STRAIN = 0.05, 5, 0.02, 0.15
+#: agreement (cosine) between energy changes and the work of the labelled stress at or below which the sign is
+#: called inverted; +1 is a perfect match, -1 a perfectly inverted sign
+_INVERTED = -0.8
 
 
 def validate_frames(
@@ -30,8 +46,9 @@ def validate_frames(
 ) -> list[Atoms]:
     """Return ``frames`` as a list if every frame passes; raise ``DataError`` at the first problem.
 
-    Checks: at least one frame; known chemical symbols (and within ``elements`` when given); finite
-    positions; a non-degenerate right-handed cell for periodic frames; no two atoms closer than
+    Checks: at least one frame; one pbc for every frame (a file is all periodic or all non-periodic); known
+    chemical symbols (and within ``elements`` when given); finite positions; a non-degenerate right-handed cell
+    for periodic frames; stress only on fully periodic frames; no two atoms closer than
     ``min_distance`` Å (periodic images included; None or 0 skips); the labels in ``require`` present;
     energy, forces (natoms, 3) and stress (6 or 3x3) finite and of the right shape. Stress components
     may be NaN only when the frame carries ``info['stress_note']`` explaining why.
@@ -43,6 +60,9 @@ def validate_frames(
     allowed = None if elements is None else set(elements)
     for i, frame in enumerate(frames):
         where = f"{source}: frame {i}"
+        if not np.array_equal(frame.pbc, frames[0].pbc):
+            raise DataError(f"{where}: pbc {_pbc(frame)} differs from frame 0's {_pbc(frames[0])}; a data file is "
+                            "all periodic or all non-periodic")
         _check_symbols(frame, where, allowed)
         _check_geometry(frame, where, min_distance)
         _check_labels(frame, where, require)
@@ -109,9 +129,117 @@ def _check_labels(frame: Atoms, where: str, require: tuple[str, ...]) -> None:
 
 
 def _check_stress(stress: np.ndarray, frame: Atoms, where: str) -> None:
+    if not frame.pbc.all():
+        kind = "a non-periodic frame (a molecule has no stress)" if not frame.pbc.any() else "a partly periodic frame"
+        raise DataError(f"{where}: stress label on {kind}, pbc {_pbc(frame)}; stress needs a fully periodic cell")
     if stress.shape not in ((6,), (3, 3)):
         raise DataError(f"{where}: stress has shape {stress.shape}, expected (6,) or (3, 3)")
     if np.isinf(stress).any():
         raise DataError(f"{where}: stress contains inf")
     if np.isnan(stress).any() and not frame.info.get(STRESS_NOTE):
         raise DataError(f"{where}: stress contains NaN (and no info['{STRESS_NOTE}'] says why)")
+
+
+def _pbc(frame: Atoms) -> str:
+    return " ".join("T" if p else "F" for p in frame.pbc)
+
+
+def check_stress_plausible(frames: Sequence[Atoms], source: str, unit: str | None = None,
+                           convention: str = "tensile") -> None:
+    """Raise ``DataError`` at the first frame with a stress component beyond ``MAX_PLAUSIBLE_STRESS``.
+
+    ``unit`` / ``convention``: what the reader assumed (None where the format fixes it); the message then names
+    the declared units under which the file's number would be a plausible stress (0.01-160 GPa), the one giving the
+    largest such value first, and how to declare it."""
+    for i, frame in enumerate(frames):
+        stress = fr.label(frame, "stress")
+        if stress is None:
+            continue
+        finite = stress[np.isfinite(stress)]
+        if not finite.size or np.abs(finite).max() <= MAX_PLAUSIBLE_STRESS:
+            continue
+        value = finite[np.argmax(np.abs(finite))]
+        message = (f"{source}: frame {i}: stress component {value / GPA:.3g} GPa is implausible "
+                   f"(|σ| > {MAX_PLAUSIBLE_STRESS / GPA:.0f} GPa)")
+        if unit is not None:
+            raw = value / stress_factor(unit, convention)
+            fits = sorted(((abs(raw) * stress_factor(u, "tensile") / GPA, u) for u in STRESS_UNITS), reverse=True)
+            fits = [u for gpa, u in fits if _PLAUSIBLE_GPA[0] <= gpa <= _PLAUSIBLE_GPA[1]]
+            message += f": the file's number {raw:.4g} was read as {unit}"
+            if fits:
+                other = f" (or {', '.join(fits[1:])})" if fits[1:] else ""
+                message += (f"; it looks like {fits[0]}{other}: declare it with --stress-unit {fits[0]} or "
+                            f"stress_unit: {fits[0]}, and with --stress-convention compressive (stress_convention: "
+                            "compressive) if the code that wrote it counts compression positive (VASP, LAMMPS "
+                            "pressure, FitSNAP)")
+            else:
+                message += f"; no stress unit ({', '.join(STRESS_UNITS)}) makes it plausible: is it a stress?"
+        raise DataError(message)
+
+
+def check_stress_sign(frames: Sequence[Atoms], source: str, convention: str | None = None) -> None:
+    """Raise ``DataError`` when the labelled stresses have the wrong sign, where the data can tell.
+
+    Among strained copies of one cell (same atoms in the same order; relaxed or with identical fractional
+    coordinates; at least ``_MIN_COPIES`` spanning ``_MIN_VOLUME_SPREAD`` in volume) the energy change from the
+    lowest-energy copy to each other one must match the work of the labelled stress along the strain,
+    ΔE ≈ Σ (V σ)_mean : E_Green (for a pure volume change, ΔE ≈ -P ΔV with P = -tr σ / 3). Their agreement
+    (cosine over the copies) near -1 means the stress sign is inverted. MD frames (not relaxed, moving atoms) never
+    form such a family, and copies at one volume are not judged. ``convention``: the one assumed, for the message."""
+    for members in _strained_families(frames):
+        volumes = np.array([frames[i].get_volume() for i in members])
+        if len(members) < _MIN_COPIES or np.ptp(volumes) < _MIN_VOLUME_SPREAD * np.median(volumes):
+            continue
+        energies = np.array([fr.label(frames[i], "energy") for i in members])
+        ref = members[int(np.argmin(energies))]
+        changes, works = [], []
+        for i in members:
+            work = None if i == ref else _work(frames[ref], frames[i])
+            if work is not None:
+                changes.append(fr.label(frames[i], "energy") - fr.label(frames[ref], "energy"))
+                works.append(work)
+        changes, works = np.array(changes), np.array(works)
+        norm = np.linalg.norm(changes) * np.linalg.norm(works)
+        if len(works) < _MIN_COPIES - 1 or norm == 0:
+            continue
+        agreement = float(changes @ works / norm)
+        if agreement <= _INVERTED:
+            other = {"tensile": "compressive", "compressive": "tensile"}.get(convention or "", "compressive")
+            raise DataError(
+                f"{source}: the stress sign looks inverted: in {len(works) + 1} strained copies of frame {ref} "
+                f"({frames[ref].get_chemical_formula()}) the energy changes opposite to the work of the labelled "
+                f"stress (agreement {agreement:+.2f}; +1 = consistent); the stress was read as "
+                f"{convention or 'tensile'} (positive = {'compression' if convention == 'compressive' else 'tension'})"
+                f": declare --stress-convention {other} or stress_convention: {other} "
+                f"(allowed: {', '.join(STRESS_CONVENTIONS)})")
+
+
+def _strained_families(frames: Sequence[Atoms]) -> list[list[int]]:
+    """Indices of frames that are strained copies of each other (see ``check_stress_sign``)."""
+    families: dict[tuple, list[int]] = defaultdict(list)
+    for i, frame in enumerate(frames):
+        stress = fr.label(frame, "stress")
+        if (not frame.pbc.all() or fr.label(frame, "energy") is None or stress is None
+                or not np.isfinite(stress[:3]).all()):
+            continue
+        atoms = frame.numbers.tobytes()
+        forces = fr.label(frame, "forces")
+        if forces is not None and np.abs(forces).max() <= _RELAXED_FORCE:
+            families[(atoms, "relaxed")].append(i)
+        fractional = np.round(frame.get_scaled_positions(wrap=True), 4) % 1.0 + 0.0  # + 0.0: no -0.0
+        families[(atoms, fractional.tobytes())].append(i)
+    return list(families.values())
+
+
+def _work(ref: Atoms, other: Atoms) -> float | None:
+    """Σ (V σ)_mean : E, E the Green strain taking ``ref``'s cell to ``other``'s (None when over _MAX_STRAIN or
+    when it shears along a component whose stress is unknown)."""
+    deformation = np.linalg.solve(ref.cell.array, other.cell.array)  # other.cell = ref.cell @ deformation
+    green = 0.5 * (deformation @ deformation.T - np.eye(3))
+    if np.abs(green).max() > _MAX_STRAIN:
+        return None
+    mean = 0.5 * sum(f.get_volume() * voigt_6_to_full_3x3_stress(fr.label(f, "stress")) for f in (ref, other))
+    unknown = np.isnan(mean)
+    if (np.abs(green[unknown]) > 1e-4).any():
+        return None
+    return float(np.sum(np.where(unknown, 0.0, mean) * green))

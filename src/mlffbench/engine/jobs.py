@@ -14,12 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from mlffbench import frames as fr
-from mlffbench import metrics
-from mlffbench.config import DataConfig, from_dict
-from mlffbench.data import sample, splits
-from mlffbench.data.io import read_frames
-from mlffbench.data.labelers import make_labeler
+from mlffbench import datasets, metrics
+from mlffbench.data import splits
+from mlffbench.datasets import GROUP
 from mlffbench.models.registry import make_model
 
 
@@ -27,7 +24,7 @@ def execute(kind: str, inputs: dict, run_dir: str | Path) -> dict:
     """Run one job; raises on failure (the coordinator records the exception)."""
     run_dir = Path(run_dir)
     if kind == "data":
-        return run_data(inputs, run_dir)
+        return datasets.materialise(inputs, run_dir)
     if kind == "fit_score":
         return run_fit_score(inputs, run_dir)
     if kind == "evaluate":  # a task's own job body (e.g. observables of a potential a fit job trained)
@@ -37,64 +34,40 @@ def execute(kind: str, inputs: dict, run_dir: str | Path) -> dict:
     raise ValueError(f"unknown job kind {kind!r}")
 
 
-def data_dir(run_dir: Path, variant: str | None = None) -> Path:
-    """Where a data set's files live: ``data/`` for the main one, ``data-<variant>/`` for a variant (e.g. the
-    larger cells of the size-extensivity task), so two cell sizes never share a file."""
-    return Path(run_dir) / ("data" if not variant else f"data-{variant}")
-
-
-def run_data(inputs: dict, run_dir: Path) -> dict:
-    cfg = from_dict(DataConfig, inputs["data"], "data")
-    relabeler = make_labeler(cfg.relabel) if cfg.relabel else None
-    return sample.generate_element(inputs["element"], cfg, data_dir(run_dir, inputs.get("variant")),
-                                   make_labeler(cfg.labeler), relabeler, inputs["seed"])
-
-
-def load_element(run_dir: Path, element: str, temperatures, variant: str | None = None) -> list:
-    frames = []
-    for label in temperatures:
-        frames += read_frames(sample.trajectory_path(data_dir(run_dir, variant), element, label),
-                              require=("energy", "forces"))
-    return frames
-
-
-def make_split(frames, spec: dict, test_last, seed: int) -> tuple[splits.Split, dict[str, list[int]]]:
-    """The training split of a job and its named test sets (indices into ``frames``)."""
-    how = spec["kind"]
-    if how == "transfer":  # one training set (every frame of spec["train"]), one test set per other temperature
-        per_test = [splits.transfer(frames, spec["train"], label) for label in spec["test"]]
-        return per_test[0], {label: s.test.tolist() for label, s in zip(spec["test"], per_test)}
-    full = splits.tm23_full(frames, test_last)
-    if how == "tm23_full":
-        return full, {"test": full.test.tolist()}
-    if how == "learning_curve":
-        (lc,) = [s for s in splits.learning_curve_splits(full, [spec["size"]], spec["set_id"] + 1, seed)
-                 if s.meta["set_id"] == spec["set_id"]]
-        return lc, {"test": full.test.tolist()}
-    if how == "grid":  # train and test subsets both from the full split's training frames
-        sub = splits.subsets(full, spec["train_frames"], spec["test_frames"], seed)
-        return sub, {"test": sub.test.tolist()}
-    raise ValueError(f"unknown split kind {how!r}")
-
-
-def training_and_tests(inputs: dict, run_dir: Path) -> tuple[list, dict[str, list]]:
-    """The training frames of a fit-and-score job and its named test sets."""
-    element, spec = inputs["element"], inputs["split"]
-    # a split may name its own data set (a variant, e.g. the grid's larger cells) and that set's temperatures
-    frames = load_element(run_dir, element, spec.get("temperatures", inputs["temperatures"]), spec.get("data"))
-    if spec["kind"] == "size":  # the main data set = small cells; train on one size, test on both
-        sets = {"small": frames, "large": load_element(run_dir, element, inputs["temperatures"], "large")}
-        full = {cell: splits.tm23_full(f, inputs["test_last"]) for cell, f in sets.items()}
-        (pick,) = splits.learning_curve(full[spec["train"]].train, [spec["train_frames"]], 1, inputs["seed"])
+def training_and_tests(inputs: dict, run_dir: Path) -> tuple[list, dict[str, list], dict]:
+    """The training frames of a fit-and-score job, its named test sets and the split record
+    (``splits.record``: the indices into the data set, stored once per distinct split)."""
+    spec, seed = inputs["split"], inputs["seed"]
+    if spec["kind"] == "size":  # size extensivity: train on one cell size, test on the held-out frames of both
+        sets = {"small": datasets.load(inputs["dataset"], run_dir),
+                "large": datasets.load(inputs["variants"]["large"], run_dir)}
+        full = {cell: splits.base(f, spec["base"], seed) for cell, f in sets.items()}
+        (pick,) = splits.learning_curve(full[spec["train"]].train, [spec["train_frames"]], 1, seed)
         train = [sets[spec["train"]][i] for i in pick[2]]
-        return train, {cell: [sets[cell][i] for i in full[cell].test] for cell in sets}
-    split, tests = make_split(frames, spec, inputs["test_last"], inputs["seed"])
-    return [frames[i] for i in split.train], {name: [frames[i] for i in idx] for name, idx in tests.items()}
+        record = splits.record(splits.Split(pick[2], full[spec["train"]].test, name=f"size_{spec['train']}"),
+                               {cell: full[cell].test for cell in sets})
+        return train, {cell: [sets[cell][i] for i in full[cell].test] for cell in sets}, record
+    # a split may name a variant data set of its own (the grid's larger cells)
+    source = inputs["variants"][spec["data"]] if spec.get("data") else inputs["dataset"]
+    frames = datasets.load(source, run_dir)
+    split, tests = splits.make(frames, spec, seed)
+    return ([frames[i] for i in split.train], {name: [frames[i] for i in idx] for name, idx in tests.items()},
+            splits.record(split, tests))
+
+
+def score_test(predicted: list, test: list) -> dict:
+    """Errors of one test set: overall, per group and (multi-element data) per element."""
+    out = {"n_test": len(test), "n_atoms": sum(len(f) for f in test),
+           "overall": metrics.flatten(metrics.score(predicted, test)),
+           "by_group": {str(k): metrics.flatten(v) for k, v in metrics.score_by(predicted, test, GROUP).items()}}
+    if len({s for f in test for s in f.get_chemical_symbols()}) > 1:
+        out["by_element"] = {el: metrics.flatten(v) for el, v in metrics.score_by_element(predicted, test).items()}
+    return out
 
 
 def run_fit_score(inputs: dict, run_dir: Path) -> dict:
-    element = inputs["element"]
-    train, tests = training_and_tests(inputs, run_dir)
+    dataset = inputs["dataset"]
+    train, tests, record = training_and_tests(inputs, run_dir)
     workdir = Path(run_dir) / "models" / inputs["job_id"]
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -112,19 +85,17 @@ def run_fit_score(inputs: dict, run_dir: Path) -> dict:
         start = time.perf_counter()
         predicted = potential.predict(test)
         predict_s += time.perf_counter() - start
-        atoms = sum(len(f) for f in test)
-        n_atoms += atoms
-        scored[name] = {
-            "n_test": len(test), "n_atoms": atoms,
-            "overall": metrics.flatten(metrics.score(predicted, test)),
-            "by_temperature": {str(k): metrics.flatten(v)
-                               for k, v in metrics.score_by(predicted, test, fr.TEMPERATURE_LABEL).items()},
-        }
+        n_atoms += sum(len(f) for f in test)
+        scored[name] = score_test(predicted, test)
     info = getattr(potential, "info", {}) or {}
+    elements = dataset["elements"]
     result = {
-        "task": inputs["task"], "element": element, "model": inputs["model"], "label": inputs["label"],
+        "task": inputs["task"], "dataset": dataset["name"], "elements": elements,
+        "element": elements[0] if len(elements) == 1 else None, "model": inputs["model"], "label": inputs["label"],
         "point": inputs.get("point", {}), "params": inputs["params"], "n_train": len(train),
         "n_train_atoms": sum(len(f) for f in train), "tests": scored,
+        "split": {"id": record["id"], "name": record["name"], "kind": inputs["split"]["kind"]},
+        "split_indices": record,
         "cost": {
             "fit_s": fit_s, "predict_us_per_atom": 1e6 * predict_s / max(n_atoms, 1), "predict_warmup_s": warmup_s,
             "n_parameters": info.get("n_parameters"), "descriptor_dim": info.get("descriptor_dim"),

@@ -1,7 +1,7 @@
 """The main job: config -> job graph -> executor -> resumable store -> tables.
 
-Planning expands elements x models x tasks into jobs: one data job per element (TM23 protocol) and fit-and-score
-jobs that depend on it. Each job is keyed by a hash of its inputs and the code version, so re-running a config
+Planning expands data sets x models x tasks into jobs: one data job per data set (``mlffbench.datasets``: the
+TM23 protocol per element, or the user's files) and fit-and-score jobs that depend on it. Each job is keyed by a hash of its inputs and the code version, so re-running a config
 skips finished jobs and an interrupted run resumes. Jobs run on an executor (in-process or Dask); only this
 coordinator writes the store, one transaction per state change. A failing job is retried, then recorded as
 failed with its message and traceback, and the run goes on.
@@ -13,12 +13,13 @@ import dataclasses
 from pathlib import Path
 
 import mlffbench
-from mlffbench.config import RunConfig, check_model_params, to_dict
-from mlffbench.data import sample
-from mlffbench.data.labelers import make_labeler
+from mlffbench import datasets
+from mlffbench.config import DataConfig, RunConfig, check_model_params, to_dict
+from mlffbench.datasets import DataSet
 from mlffbench.engine.executors import make_executor, outcome, run_job
 from mlffbench.engine.store import Job, RunStore, environment_provenance, job_key
-from mlffbench.errors import one_line
+from mlffbench.errors import ConfigError, one_line
+from mlffbench.models.registry import get_model_class
 from mlffbench.tasks import TASK_MODULES, cost
 
 CODE_VERSION = mlffbench.__version__
@@ -35,9 +36,37 @@ class PlannedJob:
     after: tuple[str, ...] = ()  # must be finished (done or failed); their results complete the inputs
 
 
-def protocol_notes(config: RunConfig) -> list[str]:
-    """Where this run deviates from the TM23 protocol; printed with the results and stored in the run."""
-    data = config.data
+def protocol_notes(config: RunConfig, planned: list[DataSet]) -> list[str]:
+    """Where this run deviates from the papers' protocols; printed with the results and stored in the run."""
+    notes = []
+    for _, entry in config.entries():
+        if isinstance(entry, DataConfig):
+            notes += _generate_notes(entry)
+    for ds in planned:
+        notes += ds.notes
+    multi = [ds.name for ds in planned if len(ds.elements) > 1]
+    for model in config.models:
+        tasks = [t for t in config.tasks.enabled() if model.tasks is None or t in model.tasks]
+        if model.name == "acegp" and model.params.get("preset") != "tm23" and set(tasks) - {"grid"}:
+            notes.append(f"{model.label or model.name}: one descriptor setting for every data set "
+                         f"({', '.join(f'{k} {v}' for k, v in model.params.items())}; TM23 grid-searched cutoff, "
+                         "n_max, l_max per metal, Tables S14-S17; 'preset: tm23' uses those)")
+        if model.name == "acegp" and multi and model.params.get("energy_shift", "auto") == "auto":
+            notes.append(f"{model.label or model.name}: energies referenced per element by least squares on the "
+                         f"training set of the multi-element data set(s) {', '.join(multi)} (FLARE/TM23: no "
+                         "reference; single-element data keep FLARE's)")
+    if config.tasks.transfer is not None:
+        t = config.tasks.transfer
+        notes.append(f"transfer (group hold-out): trained on every frame of {', '.join(t.train_groups())}, tested "
+                     f"on every frame of {', '.join(t.test)}")
+    for task in config.tasks.enabled():  # task modules state their own deviations
+        module = TASK_MODULES[task]
+        if hasattr(module, "protocol_notes"):
+            notes += module.protocol_notes(config, planned)
+    return list(dict.fromkeys(notes))
+
+
+def _generate_notes(data: DataConfig) -> list[str]:
     notes = []
     if data.frames_per_temperature != 1000:
         notes.append(f"{data.frames_per_temperature} frames per temperature (TM23: 1000)")
@@ -50,19 +79,6 @@ def protocol_notes(config: RunConfig) -> list[str]:
         notes.append(f"temperatures {data.temperatures} x T_melt (TM23: cold 0.25, warm 0.75, melt 1.25)")
     if data.min_length != 7.0:
         notes.append(f"supercell vectors >= {data.min_length:g} Å (TM23: 7 Å)")
-    for model in config.models:
-        tasks = [t for t in config.tasks.enabled() if model.tasks is None or t in model.tasks]
-        if model.name == "acegp" and model.params.get("preset") != "tm23" and set(tasks) - {"grid"}:
-            notes.append(f"{model.label or model.name}: one descriptor setting for every metal "
-                         f"({', '.join(f'{k} {v}' for k, v in model.params.items())}; TM23 grid-searched cutoff, "
-                         "n_max, l_max per metal, Tables S14-S17; 'preset: tm23' uses those)")
-    if config.tasks.transfer is not None:
-        t = config.tasks.transfer
-        notes.append(f"transfer: trained on every {t.train} frame, tested on every frame of {', '.join(t.test)}")
-    for task in config.tasks.enabled():  # task modules state their own deviations
-        module = TASK_MODULES[task]
-        if hasattr(module, "protocol_notes"):
-            notes += module.protocol_notes(config)
     name = data.reference().get("name")
     if name in ("lammps", "emt"):
         notes.append(
@@ -78,69 +94,94 @@ class MainJob:
         self.config = config
         self.run_dir = Path(run_dir)
         self.executor = executor  # default: from config.execution, created when the run starts
+        self.datasets: list[DataSet] = []  # filled by plan()
+        self.not_run: list[dict] = []  # (task, data set, model) refused at planning, each with its one-line reason
 
     # -- planning -----------------------------------------------------------------------------------
     def plan(self) -> list[PlannedJob]:
-        """The job graph; raises ConfigError (nothing written) for a plan that cannot run.
+        """The job graph; raises ConfigError or DataError (nothing written) for a plan that cannot run.
 
-        Per element: one data job per data set (the main one, plus the variants tasks ask for, e.g. larger
-        cells), then each task module's job specs for each model (see ``mlffbench.tasks``)."""
+        Per data set: its data job (and the variants tasks ask for, e.g. larger cells), then each task module's
+        job specs for each model that accepts the data set (see ``mlffbench.tasks``); a (task, model) that cannot
+        run on a data set is recorded in ``not_run`` with the reason."""
         cfg = self.config
-        labeler = make_labeler(cfg.data.labeler)
-        elements = sample.resolve_elements(cfg.data, labeler)
-        data_cfg = to_dict(cfg.data)
+        self.datasets = datasets.plan(cfg)
+        self.not_run = []
         enabled = cfg.tasks.enabled()
-        variants: dict[str, dict] = {}
-        for task in enabled:
-            module = TASK_MODULES[task]
-            if hasattr(module, "check"):
-                module.check(cfg)
-            if hasattr(module, "data_variants"):
-                variants.update(module.data_variants(cfg))
         jobs: list[PlannedJob] = []
-        for element in elements:
-            data_keys = {}
-            for variant, overrides in [(None, {})] + list(variants.items()):
-                data_inputs = {"element": element, "data": {**data_cfg, **overrides}, "seed": cfg.seed}
-                if variant:
-                    data_inputs["variant"] = variant  # its files go to their own folder (jobs.data_dir)
-                data_keys[variant] = job_key("data", data_inputs, CODE_VERSION)
-                jobs.append(PlannedJob(data_keys[variant], "data", f"data:{element}" + (f":{variant}" if variant else ""),
-                                       data_inputs))
+        for ds in self.datasets:
+            data_key = job_key("data", ds.data_inputs, CODE_VERSION)
+            jobs.append(PlannedJob(data_key, "data", f"data:{ds.name}", ds.data_inputs))
+            refs = {"dataset": datasets.ref(ds, data_key), "variants": {}}
+            tasks = []
+            for task in enabled:
+                module = TASK_MODULES[task]
+                reason = module.refuse(cfg, ds) if hasattr(module, "refuse") else None
+                if reason:
+                    self.not_run.append({"task": task, "dataset": ds.name, "model": "*", "reason": reason})
+                    continue
+                if hasattr(module, "check"):
+                    module.check(cfg, ds)
+                for variant, overrides in (module.data_variants(cfg, ds) if hasattr(module, "data_variants")
+                                           else {}).items():
+                    if variant in refs["variants"]:
+                        continue
+                    vds = datasets.generate.variant(ds, variant, overrides)
+                    vkey = job_key("data", vds.data_inputs, CODE_VERSION)
+                    jobs.append(PlannedJob(vkey, "data", f"data:{vds.name}", vds.data_inputs))
+                    refs["variants"][variant] = datasets.ref(vds, vkey)
+                tasks.append(task)
             for i, model in enumerate(cfg.models):
-                for task in [t for t in enabled if model.tasks is None or t in model.tasks]:
-                    jobs += self._task_jobs(task, element, i, model, data_keys)
+                reason = self._refuse_model(model, ds)
+                model_tasks = [t for t in tasks if model.tasks is None or t in model.tasks]
+                if reason:
+                    self.not_run += [{"task": t, "dataset": ds.name, "model": model.label or model.name,
+                                      "reason": reason} for t in model_tasks]
+                    continue
+                for task in model_tasks:
+                    jobs += self._task_jobs(task, ds, refs, i, model)
+        for task in enabled:
+            refused = [x for x in self.not_run if x["task"] == task and x["model"] == "*"]
+            if getattr(TASK_MODULES[task], "MUST_APPLY", False) and len(refused) == len(self.datasets):
+                raise ConfigError(f"tasks.{task}: runs on no data set of this run ({refused[0]['reason']})")
         unique: dict[str, PlannedJob] = {}  # a job two tasks ask for (e.g. the accuracy fit) runs once
         for job in jobs:
             unique.setdefault(job.key, job)
         return list(unique.values())
 
-    def _task_jobs(self, task: str, element: str, i: int, model, data_keys: dict) -> list[PlannedJob]:
+    @staticmethod
+    def _refuse_model(model, ds: DataSet) -> str | None:
+        """Why a model family cannot run on this data set (its own ``refuse`` rule), else None."""
+        if model.name == "labeler" and ds.reference is None and "labeler" not in model.params:
+            return "no reference calculator: this data set names no labeler"
+        return get_model_class(model.name).refuse(ds.summary(), model.params)
+
+    def _task_jobs(self, task: str, ds: DataSet, refs: dict, i: int, model) -> list[PlannedJob]:
         cfg = self.config
         label = model.label or model.name
         params = dict(model.params)
         if model.name == "labeler":
-            params.setdefault("labeler", cfg.data.reference())
+            params.setdefault("labeler", ds.reference)
         planned: list[PlannedJob] = []
-        for spec in TASK_MODULES[task].jobs(cfg, model):
+        data_keys = (refs["dataset"]["data_key"],)
+        for spec in TASK_MODULES[task].jobs(cfg, ds, model):
             job_params = {**params, **spec.get("params", {})}
             if spec.get("params"):
                 check_model_params(model.name, job_params, f"{spec.get('check', f'tasks.{task}')} (models[{i}])")
             job_task, kind = spec.get("task", task), spec.get("kind", "fit_score")
-            inputs = {"task": job_task, "element": element, "data_key": data_keys[None], "model": model.name,
-                      "label": label, "params": job_params, "seed": cfg.seed, "split": spec["split"],
-                      "point": spec["point"], "temperatures": list(cfg.data.temperatures),
-                      "test_last": cfg.split.test_last, **spec.get("inputs", {})}
-            extra_data = {name: data_keys[name] for name in spec.get("data", ())}
-            if extra_data:
-                inputs["data_variants"] = extra_data
+            inputs = {"task": job_task, "dataset": refs["dataset"], "model": model.name, "label": label,
+                      "params": job_params, "seed": cfg.seed, "split": spec["split"], "point": spec["point"],
+                      **spec.get("inputs", {})}
+            extra = tuple(refs["variants"][name]["data_key"] for name in spec.get("data", ()))
+            if extra:
+                inputs["variants"] = {name: refs["variants"][name] for name in spec["data"]}
             after = tuple(planned[j].key for j in spec.get("after", ()))
             if after:
                 inputs["after"] = list(after)  # the key changes with any job it waits for
             key = job_key(kind, inputs, CODE_VERSION)
             inputs["job_id"] = key[:16]
-            planned.append(PlannedJob(key, kind, _job_name(job_task, element, label, spec["point"]), inputs,
-                                      (data_keys[None], *extra_data.values()), model.python, after))
+            planned.append(PlannedJob(key, kind, _job_name(job_task, ds.name, label, spec["point"]), inputs,
+                                      data_keys + extra, model.python, after))
         return planned
 
     # -- execution ----------------------------------------------------------------------------------
@@ -151,7 +192,8 @@ class MainJob:
         try:
             store.set_provenance({
                 "config": to_dict(cfg), "environment": environment_provenance(),
-                "protocol_notes": protocol_notes(cfg), "code_version": CODE_VERSION,
+                "protocol_notes": protocol_notes(cfg, self.datasets), "code_version": CODE_VERSION,
+                "datasets": {ds.name: ds.describe() for ds in self.datasets}, "not_run": self.not_run,
             })
             for job in planned:
                 store.add_job(job.key, job.kind, job.name, job.inputs)
@@ -260,10 +302,10 @@ class MainJob:
         return pythons, unavailable
 
 
-def _job_name(task: str, element: str, label: str, point: dict) -> str:
-    """task:element:label then the point's k=v, a nested mapping (a sweep or grid point) flattened in place."""
+def _job_name(task: str, dataset: str, label: str, point: dict) -> str:
+    """task:dataset:label then the point's k=v, a nested mapping (a sweep or grid point) flattened in place."""
     items = [kv for k, v in point.items() for kv in (v.items() if isinstance(v, dict) else [(k, v)])]
-    return f"{task}:{element}:{label}" + "".join(f":{k}={v}" for k, v in items)
+    return f"{task}:{dataset}:{label}" + "".join(f":{k}={v}" for k, v in items)
 
 
 def _progress_bar(total: int, done: int, enabled: bool):
@@ -296,24 +338,47 @@ def results_table(jobs: list[Job]) -> str:
 
 
 def data_table(jobs: list[Job]) -> str:
-    """Per-data-set generation summary: supercell size, lattice, kinetic vs target temperature."""
+    """Per data set: generated TM23 data (supercell, lattice, kinetic vs target temperature) or loaded files
+    (frames, atoms, groups)."""
     data = [job for job in jobs if job.kind == "data"]
-    names = [":".join(job.name.split(":")[1:]) for job in data]  # Cu, or Cu:large for a data-set variant
-    w = max([5] + [len(n) for n in names])
-    lines = [f"{'metal':<{w}} {'atoms':>5} {'lattice':<8} {'a (Å)':>7} {'c (Å)':>7}  "
-             "kinetic T (mean ± std) vs target, K"]
-    for name, job in zip(names, data):
-        if job.status != "done":
-            lines.append(f"{name:<{w}} {job.status}: {job.error}")
-            continue
-        cell = job.result["cell"]
-        temps = "  ".join(
-            f"{lab} {t['kinetic_temperature_mean']:.0f}±{t['kinetic_temperature_std']:.0f}/{t['target_temperature']:.0f}"
-            for lab, t in job.result["trajectories"].items()
-        )
-        c = f"{cell['c']:.4f}" if cell["c"] else "-"
-        lines.append(f"{name:<{w}} {cell['natoms']:>5} {cell['lattice']:<8} {cell['a']:>7.4f} {c:>7}  {temps}")
-    return "\n".join(lines)
+    names = [job.name.split(":", 1)[1] for job in data]
+    w = max([8] + [len(n) for n in names])
+    generated = [(n, j) for n, j in zip(names, data) if j.inputs.get("source") == "generate"]
+    other = [(n, j) for n, j in zip(names, data) if j.inputs.get("source") != "generate"]
+    parts = []
+    if generated:
+        lines = [f"{'data set':<{w}} {'atoms':>5} {'lattice':<8} {'a (Å)':>7} {'c (Å)':>7}  "
+                 "kinetic T (mean ± std) vs target, K (TM23 protocol)"]
+        for name, job in generated:
+            if job.status != "done":
+                lines.append(f"{name:<{w}} {job.status}: {job.error}")
+                continue
+            cell = job.result["cell"]
+            temps = "  ".join(f"{lab} {t['kinetic_temperature_mean']:.0f}±{t['kinetic_temperature_std']:.0f}/"
+                              f"{t['target_temperature']:.0f}" for lab, t in job.result["trajectories"].items())
+            c = f"{cell['c']:.4f}" if cell["c"] else "-"
+            lines.append(f"{name:<{w}} {cell['natoms']:>5} {cell['lattice']:<8} {cell['a']:>7.4f} {c:>7}  {temps}")
+        parts.append("\n".join(lines))
+    if other:
+        lines = [f"{'data set':<{w}} {'frames':>7} {'atoms':>8}  groups (frames)"]
+        for name, job in other:
+            if job.status != "done":
+                lines.append(f"{name:<{w}} {job.status}: {job.error}")
+                continue
+            r = job.result
+            groups = ", ".join(f"{g} {n}" for g, n in r["groups"].items())
+            lines.append(f"{name:<{w}} {r['n_frames']:>7} {r['n_atoms']:>8}  {groups}")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def not_run_table(not_run: list[dict]) -> str:
+    """What planning refused to run, one line per (data set, model), with the reason."""
+    seen: dict[tuple, list[str]] = {}
+    for item in not_run:
+        seen.setdefault((item["dataset"], item["model"], item["reason"]), []).append(item["task"])
+    return "\n".join(f"  {ds} / {model}: {', '.join(tasks)}: n/a: {reason}"
+                     for (ds, model, reason), tasks in seen.items())
 
 
 def summary_counts(jobs: list[Job]) -> dict[str, int]:
@@ -323,4 +388,4 @@ def summary_counts(jobs: list[Job]) -> dict[str, int]:
     return counts
 
 
-__all__ = ["MainJob", "results_table", "data_table", "protocol_notes"]
+__all__ = ["MainJob", "results_table", "data_table", "not_run_table", "protocol_notes"]

@@ -34,6 +34,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     wall_s REAL
 );
 CREATE TABLE IF NOT EXISTS provenance (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS splits (
+    id TEXT PRIMARY KEY,
+    dataset TEXT NOT NULL,
+    name TEXT NOT NULL,
+    indices TEXT NOT NULL
+);
 """
 
 STATUSES = ("done", "running", "failed", "pending")
@@ -107,7 +113,15 @@ class RunStore:
             )
 
     def finish(self, key: str, result: dict, wall_s: float) -> None:
+        """Store a job's result; the indices of its split (``result['split_indices']``, see ``splits.record``) go
+        to the splits table, recorded once per distinct split, in the same transaction."""
+        result = dict(result)
+        indices = result.pop("split_indices", None)
         with self._tx() as db:
+            if indices is not None:
+                db.execute("INSERT OR IGNORE INTO splits (id, dataset, name, indices) VALUES (?,?,?,?)",
+                           (indices["id"], result.get("dataset", ""), indices["name"],
+                            canonical_json({"train": indices["train"], "tests": indices["tests"]})))
             db.execute(
                 "UPDATE jobs SET status='done', result=?, error=NULL, finished=?, wall_s=? WHERE key=?",
                 (canonical_json(result), time.time(), wall_s, key),
@@ -139,6 +153,11 @@ class RunStore:
         for status, n in self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
             counts[status] = n
         return counts
+
+    def split(self, split_id: str) -> dict | None:
+        """{"dataset", "name", "train": [...], "tests": {name: [...]}} of a recorded split, or None."""
+        row = self._conn.execute("SELECT dataset, name, indices FROM splits WHERE id=?", (split_id,)).fetchone()
+        return None if row is None else {"dataset": row[0], "name": row[1], **json.loads(row[2])}
 
     # -- provenance ---------------------------------------------------------------------------------
     def set_provenance(self, values: dict[str, Any]) -> None:

@@ -87,6 +87,12 @@ class Model(ABC):
             if unknown:
                 raise ConfigError(f"{cls.name}: unknown param(s) {unknown} (known: {list(cls.param_keys)})")
 
+    @classmethod
+    def refuse(cls, data, params: dict[str, Any]) -> str | None:
+        """Why this family cannot run on a data set (``data``: ``mlffbench.datasets.DataSummary``), in one line,
+        or None. Called at planning: the run records the reason instead of failing mid-run."""
+        return None
+
     @abstractmethod
     def fit(
         self,

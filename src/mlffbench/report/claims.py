@@ -50,7 +50,7 @@ def _verdict(flags: list[bool]) -> str:
 
 def early_harder(run: RunData) -> Claim:
     text = "Early transition metals (groups 4-6) are harder to learn than late ones (groups 8-11)"
-    data = values(run, "force_percent", "full")
+    data = values(run, "force_percent", "full", by="element")
     details = []
     for model in sorted(set(data) & _learned(run)):
         errs = data[model]
@@ -83,14 +83,14 @@ def b2_better(run: RunData) -> Claim:
         d = _descriptor(r)
         v = r["tests"]["test"]["overall"].get("forces.percent")
         if d in per and v is not None and math.isfinite(v):
-            per[d].setdefault(r["element"], []).append(v)
+            per[d].setdefault(r["dataset"], []).append(v)
     common = sorted(set(per["B1"]) & set(per["B2"]))
     if not common:
-        return Claim("b2_better", text, "not tested", "needs B1 and B2 models on the same metals (accuracy task)")
-    details = [{"element": e, "B1": float(np.min(per["B1"][e])), "B2": float(np.min(per["B2"][e])),
+        return Claim("b2_better", text, "not tested", "needs B1 and B2 models on the same data sets (accuracy task)")
+    details = [{"dataset": e, "B1": float(np.min(per["B1"][e])), "B2": float(np.min(per["B2"][e])),
                 "holds": bool(np.min(per["B2"][e]) < np.min(per["B1"][e]))} for e in common]
     wins = sum(d["holds"] for d in details)
-    evidence = (f"B2 lower force % error on {wins}/{len(details)} metals; mean B1 "
+    evidence = (f"B2 lower force % error on {wins}/{len(details)} data sets; mean B1 "
                 f"{np.mean([d['B1'] for d in details]):.2f} % vs B2 {np.mean([d['B2'] for d in details]):.2f} %")
     return Claim("b2_better", text, _verdict([d["holds"] for d in details]), evidence, details)
 
@@ -101,12 +101,12 @@ def melt_worse(run: RunData) -> Claim:
     details = []
     for model in sorted(set(warm) & set(melt) & _learned(run)):
         for e in sorted(set(warm[model]) & set(melt[model])):
-            details.append({"model": model, "element": e, "cold_to_warm": warm[model][e],
+            details.append({"model": model, "dataset": e, "cold_to_warm": warm[model][e],
                             "cold_to_melt": melt[model][e], "holds": bool(melt[model][e] > warm[model][e])})
     if not details:
         return Claim("melt_worse", text, "not tested", "needs the transfer task trained on cold, tested on warm and melt")
     wins = sum(d["holds"] for d in details)
-    evidence = (f"cold->melt worse on {wins}/{len(details)} model-metal pairs; mean cold->warm "
+    evidence = (f"cold->melt worse on {wins}/{len(details)} model-data set pairs; mean cold->warm "
                 f"{np.mean([d['cold_to_warm'] for d in details]):.2f} % vs cold->melt "
                 f"{np.mean([d['cold_to_melt'] for d in details]):.2f} %")
     return Claim("melt_worse", text, _verdict([d["holds"] for d in details]), evidence, details)
@@ -115,13 +115,13 @@ def melt_worse(run: RunData) -> Claim:
 def hotter_harder(run: RunData) -> Claim:
     text = "Within the full split, melt frames have higher errors than cold frames"
     cold, melt = values(run, "force_mae", "full:cold"), values(run, "force_mae", "full:melt")
-    details = [{"model": m, "element": e, "cold": cold[m][e], "melt": melt[m][e], "holds": bool(melt[m][e] > cold[m][e])}
+    details = [{"model": m, "dataset": e, "cold": cold[m][e], "melt": melt[m][e], "holds": bool(melt[m][e] > cold[m][e])}
                for m in sorted(set(cold) & set(melt) & _learned(run)) for e in sorted(set(cold[m]) & set(melt[m]))]
     if not details:
         return Claim("hotter_harder", text, "not tested", "needs the accuracy task with cold and melt test frames")
     wins = sum(d["holds"] for d in details)
     return Claim("hotter_harder", text, _verdict([d["holds"] for d in details]),
-                 f"force MAE higher on melt than cold frames for {wins}/{len(details)} model-metal pairs", details)
+                 f"force MAE higher on melt than cold frames for {wins}/{len(details)} model-data set pairs", details)
 
 
 def check_claims(run: RunData) -> list[Claim]:

@@ -1,5 +1,6 @@
-"""Read a run's store into plain report data: typed task rows, observables, failures and a long table of every
-number (one record per model x element x split x quantity x statistic, in report units).
+"""Read a run's store into plain report data: its data sets, typed task rows, observables, crash tests, failures
+and a long table of every number (one record per model x data set x split x quantity x statistic, in report
+units).
 
 Nothing is recomputed here; the store is opened read-only in spirit (no writes)."""
 
@@ -62,10 +63,12 @@ class RunData:
     provenance: dict
     jobs: list[Job]
     results: dict[str, list[dict]]  # task -> finished fit_score results (each with "_job_key" added)
+    datasets: dict[str, dict] = field(default_factory=dict)  # name -> description (+ "fingerprint" of its frames)
     accuracy: list = field(default_factory=list)  # tasks.accuracy.AccuracyRow
     transfer: list = field(default_factory=list)  # tasks.transfer.TransferRow
     learning_curve: list = field(default_factory=list)  # tasks.learning_curve.CurveRow
-    observables: list[dict] = field(default_factory=list)  # {"element", "model", "label", "observables"}
+    observables: list[dict] = field(default_factory=list)  # {"dataset", "element", "model", "label", "observables"}
+    crash_tests: list[dict] = field(default_factory=list)  # crash_test results
     failed: list[Job] = field(default_factory=list)
 
     @property
@@ -75,8 +78,29 @@ class RunData:
 
     @property
     def elements(self) -> list[str]:
-        seen = [r["element"] for rs in self.results.values() for r in rs] + [o["element"] for o in self.observables]
+        """Every element of the run's data sets, in order of first appearance."""
+        seen = [e for d in self.datasets.values() for e in d.get("elements", [])]
+        seen += [e for rs in self.results.values() for r in rs for e in r.get("elements") or [r.get("element")] if e]
         return list(dict.fromkeys(seen))
+
+    @property
+    def not_run(self) -> list[dict]:
+        return self.provenance.get("not_run") or []
+
+    def elemental_collections(self) -> dict[str, list[str]]:
+        """Collections (config entries) with two or more elemental data sets, one per element: the periodic-table
+        heatmaps, correlations and TM23 claims are drawn over these. {collection: [data-set names]}."""
+        out: dict[str, list[str]] = {}
+        for name, d in self.datasets.items():
+            if len(d.get("elements", [])) == 1:
+                out.setdefault(d.get("collection", ""), []).append(name)
+        return {c: names for c, names in out.items()
+                if len(names) >= 2 and len({self.datasets[n]["elements"][0] for n in names}) == len(names)}
+
+    def primary_collection(self) -> list[str]:
+        """The data sets of the largest elemental collection (empty when there is none)."""
+        collections = sorted(self.elemental_collections().values(), key=len, reverse=True)
+        return collections[0] if collections else []
 
 
 def load_run(run_dir: str | Path) -> RunData:
@@ -88,18 +112,25 @@ def load_run(run_dir: str | Path) -> RunData:
     finally:
         store.close()
     results: dict[str, list[dict]] = {}
-    observables = []
+    observables, crash_tests = [], []
+    described = {k: dict(v) for k, v in (provenance.get("datasets") or {}).items()}
     for job in jobs:
         if job.status != "done" or not isinstance(job.result, dict):
+            continue
+        if job.kind == "data" and job.result.get("dataset") in described:
+            described[job.result["dataset"]]["fingerprint"] = job.result.get("fingerprint")
             continue
         task = job.result.get("task")
         if task == "observables":
             observables.append({**job.result, "label": job.result.get("label") or job.result.get("model"),
                                 "_job_key": job.key})
+        elif task == "crash_test":
+            crash_tests.append({**job.result, "_job_key": job.key})
         elif task in TASK_MODULES and "tests" in job.result:
             results.setdefault(task, []).append({**job.result, "_job_key": job.key, "_inputs": job.inputs})
     run = RunData(Path(run_dir), (provenance.get("config") or {}).get("name") or Path(run_dir).name, provenance,
-                  jobs, results, observables=observables, failed=[j for j in jobs if j.status == "failed"])
+                  jobs, results, described, observables=observables, crash_tests=crash_tests,
+                  failed=[j for j in jobs if j.status == "failed"])
     run.accuracy = TASK_MODULES["accuracy"].summarise(results.get("accuracy", []))
     run.transfer = TASK_MODULES["transfer"].summarise(results.get("transfer", []))
     run.learning_curve = TASK_MODULES["learning_curve"].summarise(results.get("learning_curve", []))
@@ -110,11 +141,11 @@ def load_run(run_dir: str | Path) -> RunData:
 
 
 def split_names(run: RunData) -> list[str]:
-    """Every split a heatmap can show: "full" (accuracy test set), "full:<temperature>", "<train>-><test>"."""
+    """Every split a heatmap can show: "full" (each data set's own test set), "full:<group>", "<train>-><test>"."""
     names = []
     for r in run.results.get("accuracy", []):
         names.append("full")
-        names += [f"full:{t}" for t in r["tests"]["test"].get("by_temperature", {})]
+        names += [f"full:{t}" for t in r["tests"]["test"].get("by_group", {})]
     order = {"cold": 0, "warm": 1, "melt": 2}
     for r in run.results.get("transfer", []):
         names += [f"{r['point'].get('train', '?')}->{t}" for t in sorted(r["tests"], key=lambda t: (order.get(t, 3), t))]
@@ -131,7 +162,7 @@ def _overall(result: dict, split: str) -> dict | None:
         if split == "full":
             return test.get("overall")
         if split.startswith("full:"):
-            return test.get("by_temperature", {}).get(split[5:])
+            return test.get("by_group", {}).get(split[5:])
         return None
     if result.get("task") == "transfer" and "->" in split:
         train, test = split.split("->", 1)
@@ -140,16 +171,25 @@ def _overall(result: dict, split: str) -> dict | None:
     return None
 
 
-def values(run: RunData, metric_name: str, split: str = "full") -> dict[str, dict[str, float]]:
-    """{model label: {element: value}} of one metric on one split (report units; NaN/inf dropped)."""
+def values(run: RunData, metric_name: str, split: str = "full", by: str = "dataset",
+           datasets: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """{model label: {data set: value}} of one metric on one split (report units; NaN/inf dropped). With
+    ``by="element"``: {model: {element: value}} over the elemental data sets of ``datasets`` (default: the primary
+    elemental collection, ``RunData.primary_collection``), for periodic tables and element-property fits."""
     m = metric(metric_name)
     task = "accuracy" if split == "full" or split.startswith("full:") else "transfer"
+    if by == "element" and datasets is None:
+        datasets = run.primary_collection()
     out: dict[str, dict[str, float]] = {}
     for r in run.results.get(task, []):
+        if datasets is not None and r["dataset"] not in datasets:
+            continue
         overall = _overall(r, split)
         v = None if overall is None else overall.get(m.key)
         if v is not None and math.isfinite(v):
-            out.setdefault(r["label"], {})[r["element"]] = v * m.factor
+            key = r.get("element") if by == "element" else r["dataset"]
+            if key is not None:
+                out.setdefault(r["label"], {})[key] = v * m.factor
     return out
 
 
@@ -163,14 +203,15 @@ def number_records(run: RunData) -> list[dict[str, Any]]:
     base_of = {}
     for task in ("accuracy", "transfer", "learning_curve"):
         for r in run.results.get(task, []):
-            base = {"run": run.name, "task": task, "element": r["element"], "model": r["label"],
-                    "n_train": r["n_train"]}
+            base = {"run": run.name, "task": task, "dataset": r["dataset"], "element": r.get("element") or "",
+                    "model": r["label"], "n_train": r["n_train"]}
             base_of[r["_job_key"]] = base
             point = r.get("point", {})
             for test_name, test in r["tests"].items():
                 if task == "accuracy":
                     splits = {"full": test.get("overall", {})}
-                    splits.update({f"full:{t}": v for t, v in test.get("by_temperature", {}).items()})
+                    splits.update({f"full:{t}": v for t, v in test.get("by_group", {}).items()})
+                    splits.update({f"full:element={e}": v for e, v in test.get("by_element", {}).items()})
                 elif task == "transfer":
                     splits = {f"{point.get('train')}->{test_name}": test.get("overall", {})}
                 else:
@@ -195,7 +236,8 @@ def number_records(run: RunData) -> list[dict[str, Any]]:
             if law is None:
                 continue
             for stat in ("a", "b", "r2"):
-                records.append({"run": run.name, "task": "learning_curve", "element": c.element, "model": c.model,
+                records.append({"run": run.name, "task": "learning_curve", "dataset": c.dataset,
+                                "element": c.element or "", "model": c.model,
                                 "n_train": None, "split": "fit" + (f":{sweep}" if sweep else ""), "n_test": None,
                                 "quantity": quantity, "stat": f"power_law_{stat}", "value": _num(getattr(law, stat)),
                                 "unit": "internal (eV, Å)" if stat == "a" else ""})
@@ -204,10 +246,12 @@ def number_records(run: RunData) -> list[dict[str, Any]]:
             if not isinstance(res, dict):
                 continue
             for key, value in _flat_numbers(res.get("errors") or {}).items():
-                records.append({"run": run.name, "task": "observables", "element": o.get("element"),
+                records.append({"run": run.name, "task": "observables", "dataset": o.get("dataset"),
+                                "element": o.get("element"),
                                 "model": o.get("label"), "n_train": None, "split": name, "n_test": None,
                                 "quantity": name, "stat": key, "value": _num(value), "unit": ""})
-            records.append({"run": run.name, "task": "observables", "element": o.get("element"),
+            records.append({"run": run.name, "task": "observables", "dataset": o.get("dataset"),
+                            "element": o.get("element"),
                             "model": o.get("label"), "n_train": None, "split": name, "n_test": None,
                             "quantity": name, "stat": "ok", "value": 1.0 if res.get("status") == "ok" else 0.0,
                             "unit": ""})

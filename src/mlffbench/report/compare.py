@@ -1,8 +1,9 @@
 """Leaderboard across runs and models: mean errors per (run, model), ranked by force % error.
 
-Runs may cover different metals, so besides each row's mean over its own metals the board gives the mean over the
-metals common to every row ("common"), the fair column to rank on; ranking uses it when there is at least one
-common metal, else the row's own mean."""
+Two numbers compare only when they come from the same data set and split: the same frames (the data set's content
+fingerprint, a hash of its files) and the same train/test indices (the split id). The board ranks on the mean over
+the data sets (fingerprint + split) common to every row; when the rows share none it ranks nothing and says so
+(each row's own mean is still shown)."""
 
 from __future__ import annotations
 
@@ -24,15 +25,15 @@ class BoardRow:
     rank: int
     run: str
     model: str
-    n_metals: int
-    force_percent: float  # mean over the row's metals, full split
-    force_percent_common: float | None  # mean over the metals common to every row
+    n_datasets: int
+    force_percent: float  # mean over the row's data sets, full split
+    force_percent_common: float | None  # mean over the data sets (same frames and split) common to every row
     energy_percent: float | None
     stress_percent: float | None
     force_mae_meV_A: float | None
     cold_to_warm_force_percent: float | None
     cold_to_melt_force_percent: float | None
-    fit_s: float | None  # median training time per metal
+    fit_s: float | None  # median training time per data set
     predict_us_per_atom: float | None  # median
 
 
@@ -41,9 +42,22 @@ def _mean(d: dict | None, only=None) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-def leaderboard(runs: list[RunData]) -> list[BoardRow]:
+def benchmark_keys(run: RunData) -> dict[str, str]:
+    """{data set: "<fingerprint>/<split id>"} of every data set with a finished accuracy job."""
+    out = {}
+    for r in run.results.get("accuracy", []):
+        fingerprint = (run.datasets.get(r["dataset"]) or {}).get("fingerprint")
+        split = (r.get("split") or {}).get("id")
+        if fingerprint and split:
+            out[r["dataset"]] = f"{fingerprint}/{split}"
+    return out
+
+
+def leaderboard(runs: list[RunData]) -> tuple[list[BoardRow], str]:
+    """The board and a one-line note on what it was ranked on."""
     raw = []
     for run in runs:
+        keys = benchmark_keys(run)
         force = values(run, "force_percent", "full")
         other = {k: values(run, k, "full") for k in ("energy_percent", "stress_percent", "force_mae")}
         warm, melt = values(run, "force_percent", "cold->warm"), values(run, "force_percent", "cold->melt")
@@ -51,26 +65,33 @@ def leaderboard(runs: list[RunData]) -> list[BoardRow]:
             costs = [r.get("cost") or {} for r in run.results.get("accuracy", []) if r["label"] == model]
             med = {k: (float(np.median(v)) if (v := [c[k] for c in costs if c.get(k)]) else None)
                    for k in ("fit_s", "predict_us_per_atom")}
-            raw.append((run.name, model, per, other, warm.get(model), melt.get(model), med))
+            keyed = {keys[d]: v for d, v in per.items() if d in keys}
+            raw.append((run.name, model, per, keyed, other, warm.get(model), melt.get(model), med))
     if not raw:
         raise MlffbenchError("no finished accuracy results in the given run(s): nothing to compare")
-    common = set.intersection(*(set(r[2]) for r in raw))
-    rows = [BoardRow(0, name, model, len(per), _mean(per), _mean(per, common) if common else None,
+    common = set.intersection(*(set(r[3]) for r in raw))
+    rows = [BoardRow(0, name, model, len(per), _mean(per), _mean(keyed, common) if common else None,
                      _mean(other["energy_percent"].get(model)), _mean(other["stress_percent"].get(model)),
                      _mean(other["force_mae"].get(model)), _mean(warm), _mean(melt), med["fit_s"],
-                     med["predict_us_per_atom"]) for name, model, per, other, warm, melt, med in raw]
-    rows.sort(key=lambda r: r.force_percent_common if r.force_percent_common is not None else r.force_percent)
-    for i, r in enumerate(rows, 1):
-        r.rank = i
-    return rows
+                     med["predict_us_per_atom"]) for name, model, per, keyed, other, warm, melt, med in raw]
+    if common:
+        rows.sort(key=lambda r: r.force_percent_common)
+        for i, r in enumerate(rows, 1):
+            r.rank = i
+        note = (f"ranked by the mean force % error over the {len(common)} data set(s) every row has "
+                "(same frames and split)")
+    else:
+        note = ("not ranked: these rows share no data set with the same frames and split, so their errors are not "
+                "comparable (each row's mean is over its own data sets)")
+    return rows, note
 
 
-HEADER = ["run", "model", "#", "metals", "F %", "F % common", "E %", "S %", "F MAE", "cold->warm F %",
+HEADER = ["run", "model", "#", "data sets", "F %", "F % common", "E %", "S %", "F MAE", "cold->warm F %",
           "cold->melt F %", "fit s", "µs/atom"]
 
 
 def _cells(r: BoardRow) -> list:
-    return [r.run, r.model, r.rank, r.n_metals, r.force_percent, r.force_percent_common, r.energy_percent,
+    return [r.run, r.model, r.rank or "-", r.n_datasets, r.force_percent, r.force_percent_common, r.energy_percent,
             r.stress_percent, r.force_mae_meV_A, r.cold_to_warm_force_percent, r.cold_to_melt_force_percent,
             r.fit_s, r.predict_us_per_atom]
 
@@ -92,14 +113,15 @@ def write_compare(run_dirs: list[str | Path], out: str | Path | None = None) -> 
     for r in runs:  # two runs of the same config would share a name: use the directory to tell them apart
         if names.count(r.name) > 1:
             r.name = str(r.run_dir)
-    rows = leaderboard(runs)
+    rows, note = leaderboard(runs)
     html_path = Path(out or "compare.html")
     if html_path.suffix.lower() not in (".html", ".htm"):
         raise MlffbenchError(f"{html_path}: the comparison file must end in .html")
     html_path.parent.mkdir(parents=True, exist_ok=True)
     page = H.Page("mlffbench leaderboard")
-    intro = ("<p>Mean errors over each row's metals on the TM23 full split (% = 100 MAE/MAV, TM23 Eq. 2); "
-             "<b>F % common</b> averages only the metals every row has, and ranks the board. Runs: "
+    intro = ("<p>Mean errors over each row's data sets on their own test sets (% = 100 MAE/MAV, TM23 Eq. 2); "
+             "<b>F % common</b> averages only the data sets every row has with the same frames and split. "
+             + H.esc(note[0].upper() + note[1:]) + ". Runs: "
              + ", ".join(H.esc(f"{r.name} ({r.run_dir})") for r in runs) + ".</p>")
     page.add("board", "Leaderboard", H.table(HEADER, [_cells(r) for r in rows]))
     html_path.write_text(page.render(intro), encoding="utf-8")
@@ -108,4 +130,4 @@ def write_compare(run_dirs: list[str | Path], out: str | Path | None = None) -> 
         writer = csv.DictWriter(fh, fieldnames=list(asdict(rows[0])))
         writer.writeheader()
         writer.writerows(asdict(r) for r in rows)
-    return text_table(rows), {"html": html_path, "csv": csv_path}
+    return text_table(rows) + f"\n{note}", {"html": html_path, "csv": csv_path}

@@ -25,6 +25,7 @@ figcaption{font-size:.85em;color:#555}
 .not-tested{background:#e6e6e6}
 .note{font-size:.85em;color:#555}.meta td{text-align:left}
 nav a{margin-right:.8em}
+.filter{margin:.6em 0;font-size:.9em}
 """
 
 JS = """
@@ -41,6 +42,13 @@ function sortTable(th){
   rows.forEach(r=>body.appendChild(r));
 }
 document.querySelectorAll('table.sortable th').forEach(th=>th.addEventListener('click',()=>sortTable(th)));
+function filterElement(el){
+  document.querySelectorAll('tr[data-elements]').forEach(tr=>{
+    tr.style.display=(!el||tr.dataset.elements.split(' ').includes(el))?'':'none';});
+  document.body.dataset.elementFilter=el;
+}
+const ef=document.getElementById('element-filter');
+if(ef){ef.addEventListener('change',()=>filterElement(ef.value));}
 window.addEventListener('load',()=>{
   const imgs=[...document.images], ok=imgs.filter(i=>i.complete&&i.naturalWidth>0);
   document.body.dataset.figuresRendered=ok.length+'/'+imgs.length;
@@ -65,15 +73,26 @@ def cell(value, fmt: str = "{:.3g}") -> str:
     return f'<td class="t">{esc(value)}</td>'
 
 
-def table(header: list[str], rows: list[list], fmt: str = "{:.3g}", caption: str = "") -> str:
+def table(header: list[str], rows: list[list], fmt: str = "{:.3g}", caption: str = "",
+          elements: list | None = None) -> str:
+    """A sortable table; with ``elements`` (one list of symbols per row) the page's element filter shows only the
+    rows whose data set holds the chosen element."""
     if not rows:
         return '<p class="note">(no rows)</p>'
     first = rows[0]
     heads = "".join(f'<th class="{"t" if isinstance(v, str) or v is None else ""}">{esc(h)}</th>'
                     for h, v in zip(header, first))
-    body = "\n".join("<tr>" + "".join(cell(v, fmt) for v in row) + "</tr>" for row in rows)
+    attrs = [f' data-elements="{esc(" ".join(e))}"' for e in elements] if elements is not None else [""] * len(rows)
+    body = "\n".join(f"<tr{a}>" + "".join(cell(v, fmt) for v in row) + "</tr>" for a, row in zip(attrs, rows))
     cap = f"<caption class=\"note\">{esc(caption)}</caption>" if caption else ""
     return f'<table class="sortable">{cap}<thead><tr>{heads}</tr></thead><tbody>\n{body}\n</tbody></table>'
+
+
+def element_filter(elements: list[str]) -> str:
+    """The page's element filter (ML-PEG's users asked for it): a select that hides table rows of other elements."""
+    options = "".join(f'<option value="{esc(e)}">{esc(e)}</option>' for e in elements)
+    return (f'<p class="filter"><label>Show rows with element <select id="element-filter"><option value="">all'
+            f"</option>{options}</select></label> (tables of every section)</p>")
 
 
 def figure(b64_png: str, alt: str, caption: str = "") -> str:

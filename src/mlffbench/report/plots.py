@@ -22,16 +22,17 @@ def _grid(n: int, ncols: int = 4, size: float = 2.6):
     return fig, list(axes.flat)[:n]
 
 
-def parity_figure(parities: list, quantity: str):
-    """One panel per element, every model overlaid: predicted against reference for ``quantity`` (energy, forces,
-    stress), with the y = x line and each model's MAE in the legend."""
+def parity_figure(parities: list, quantity: str, panel: str = "dataset"):
+    """One panel per data set (``panel="dataset"``) or per group of one data set (``panel="group"``), every model
+    overlaid: predicted against reference for ``quantity`` (energy, forces, stress), with the y = x line and each
+    model's MAE in the legend."""
     (_, title, unit), = [q for q in PARITY_QUANTITIES if q[0] == quantity]
-    elements = list(dict.fromkeys(p.element for p in parities))
+    panels = list(dict.fromkeys(getattr(p, panel) for p in parities))
     colours = model_colours(p.model for p in parities)
-    fig, axes = _grid(len(elements) or 1)
-    for ax, element in zip(axes, elements):
+    fig, axes = _grid(len(panels) or 1)
+    for ax, element in zip(axes, panels):
         lo, hi = np.inf, -np.inf
-        for p in (p for p in parities if p.element == element):
+        for p in (p for p in parities if getattr(p, panel) == element):
             ref, pred = getattr(p, quantity)
             ok = np.isfinite(ref) & np.isfinite(pred)
             if not ok.any():
@@ -51,7 +52,7 @@ def parity_figure(parities: list, quantity: str):
         ax.set_ylabel(f"predicted ({unit})", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=6, title="model (MAE)", title_fontsize=6, loc="upper left", markerscale=3)
-    fig.suptitle(f"Parity: {title} on the TM23 full-split test set", fontsize=11)
+    fig.suptitle(f"Parity: {title} on each data set's test set", fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -67,7 +68,7 @@ def learning_curve_figure(curves: list, raw: list[dict] | None = None):
 
     scale = {"force": 1e3, "energy": 1e3, "stress": 1 / GPA}
     keys = {"force": "forces.mae", "energy": "energy_per_atom.mae", "stress": "stress.mae"}
-    labels = [f"{c.element} {c.model}" + "".join(f" {k}={v}" for k, v in c.sweep.items()) for c in curves]
+    labels = [f"{c.dataset} {c.model}" + "".join(f" {k}={v}" for k, v in c.sweep.items()) for c in curves]
     colours = model_colours(labels)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     for ax, (q, attr, ylabel) in zip(axes, LC_QUANTITIES):
@@ -80,7 +81,7 @@ def learning_curve_figure(curves: list, raw: list[dict] | None = None):
             ax.plot(n[ok], err[ok], "o", color=colours[label], label=text, ms=5)
             if raw:
                 pts = [(r["n_train"], r["tests"]["test"]["overall"].get(keys[q])) for r in raw
-                       if r["element"] == c.element and r["label"] == c.model
+                       if r["dataset"] == c.dataset and r["label"] == c.model
                        and r.get("point", {}).get("sweep", {}) == c.sweep]
                 pts = [(x, y * scale[q]) for x, y in pts if y is not None and y > 0]
                 if pts:
@@ -118,6 +119,28 @@ def cost_accuracy_figure(results: list[dict], cost_key: str = "predict_us_per_at
     ax.set_ylabel("force % error (TM23 Eq. 2)")
     ax.set_title("Cost vs accuracy (accuracy task, full split)", fontsize=10)
     ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def breakdown_figure(data: dict[str, dict[str, float]], ylabel: str, title: str):
+    """Grouped bars: one group of bars per subset (a data set's groups or elements), one bar per model."""
+    models = list(data)
+    names = list(dict.fromkeys(n for per in data.values() for n in per))
+    colours = model_colours(models)
+    width = 0.8 / max(len(models), 1)
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(names) * max(len(models), 1) ** 0.5 + 2), 3.6))
+    x = np.arange(len(names))
+    for i, model in enumerate(models):
+        ys = [data[model].get(n, np.nan) for n in names]
+        ax.bar(x + (i - (len(models) - 1) / 2) * width, ys, width, color=colours[model], label=model)
+    ax.set_xticks(x)
+    ax.set_xticklabels(names, rotation=30 if max(map(len, names or [""])) > 6 else 0, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_yscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

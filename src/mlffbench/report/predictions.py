@@ -1,6 +1,7 @@
 """Predictions for parity plots, recomputed at report time from what a fit_score job left on disk: the trained
-potential (run_dir/models/<job_id>/potential.json) and the run's data (run_dir/data/...). No retraining; the
-test set is rebuilt with the job's own split inputs, so these are the very frames the job scored."""
+potential (run_dir/models/<job_id>/potential.json) and the data set's frames (run_dir/datasets/<name>/, checked
+against its manifest). No retraining; the test set is rebuilt from the job's own split spec and seed, so these are
+the very frames the job scored."""
 
 from __future__ import annotations
 
@@ -15,34 +16,56 @@ from mlffbench.units import GPA
 
 @dataclass
 class Parity:
-    """Reference and predicted labels of one job's test set, in report units."""
+    """Reference and predicted labels of one job's test set (or one group of it), in report units."""
 
-    element: str
+    dataset: str
+    group: str  # "" for the whole test set
     model: str
     energy: tuple[np.ndarray, np.ndarray]  # meV/atom (ref, pred)
     forces: tuple[np.ndarray, np.ndarray]  # meV/Å components
     stress: tuple[np.ndarray, np.ndarray]  # GPa Voigt components
     n_frames: int
 
+    @classmethod
+    def of(cls, dataset: str, model: str, ref_frames: list, pred_frames: list, group: str = "") -> "Parity":
+        r, p = stack_labels(ref_frames), stack_labels(pred_frames)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            energy = (1e3 * r.energies / r.natoms, 1e3 * p.energies / p.natoms)
+        return cls(dataset, group, model, energy, (1e3 * r.forces.ravel(), 1e3 * p.forces.ravel()),
+                   (r.stresses.ravel() / GPA, p.stresses.ravel() / GPA), len(ref_frames))
 
-def parity(run_dir: Path, result: dict, max_frames: int | None = 60) -> Parity:
-    """Recompute the predictions of one accuracy job on its test set (raises when the model or data is gone)."""
-    from mlffbench.engine.jobs import load_element, make_split
+
+def predict_test(run_dir: Path, result: dict, max_frames: int | None = 60) -> tuple[list, list]:
+    """(reference, predicted) frames of one accuracy job's test set, at most ``max_frames`` evenly spaced ones
+    (raises when the model or the data is gone or changed)."""
+    from mlffbench import datasets
+    from mlffbench.data import splits
     from mlffbench.models.base import load_potential
 
     inputs = result["_inputs"]
     path = Path(run_dir) / "models" / inputs["job_id"] / "potential.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: trained potential missing")
-    frames = load_element(Path(run_dir), inputs["element"], inputs["temperatures"])
-    _, tests = make_split(frames, inputs["split"], inputs["test_last"], inputs["seed"])
-    idx = tests.get("test") or next(iter(tests.values()))
+    frames = datasets.load(inputs["dataset"], run_dir)
+    _, tests = splits.make(frames, inputs["split"], inputs["seed"])
+    idx = list(tests.get("test", next(iter(tests.values()))))
     if max_frames and len(idx) > max_frames:  # evenly spaced subset keeps the plot and the report quick
         idx = [idx[i] for i in np.linspace(0, len(idx) - 1, max_frames).round().astype(int)]
     ref_frames = [frames[i] for i in idx]
-    pred_frames = load_potential(path).predict(ref_frames)
-    r, p = stack_labels(ref_frames), stack_labels(pred_frames)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        energy = (1e3 * r.energies / r.natoms, 1e3 * p.energies / p.natoms)
-    return Parity(inputs["element"], result["label"], energy, (1e3 * r.forces.ravel(), 1e3 * p.forces.ravel()),
-                  (r.stresses.ravel() / GPA, p.stresses.ravel() / GPA), len(ref_frames))
+    return ref_frames, load_potential(path).predict(ref_frames)
+
+
+def parity(run_dir: Path, result: dict, max_frames: int | None = 60) -> Parity:
+    """The parity data of one accuracy job's test set."""
+    ref, pred = predict_test(run_dir, result, max_frames)
+    return Parity.of(result["dataset"], result["label"], ref, pred)
+
+
+def parity_by_group(ref_frames: list, pred_frames: list, dataset: str, model: str) -> list[Parity]:
+    """One Parity per group of the test frames (``info['group']``), in order of appearance."""
+    from mlffbench.datasets import GROUP
+
+    groups = list(dict.fromkeys(f.info.get(GROUP, "") for f in ref_frames))
+    return [Parity.of(dataset, model, [r for r in ref_frames if r.info.get(GROUP, "") == g],
+                      [p for r, p in zip(ref_frames, pred_frames) if r.info.get(GROUP, "") == g], g)
+            for g in groups]

@@ -1,9 +1,11 @@
-"""Benchmark protocols (TM23 / MS25). Each task module plans fit-and-score jobs for one element and model
-(``jobs(config, model) -> [spec]``) and turns their results into its typed result rows (``summarise``) and a
-text table (``table``, under ``TITLE``). Optional hooks: ``check(config)`` (planning-time checks against the
-data sizes, ConfigError), ``data_variants(config)`` (extra data sets: name -> data-config overrides) and
-``resolve(inputs, after_results)`` (inputs of a job that waits for other jobs, completed by the coordinator)
-and ``protocol_notes(config)`` (where the task deviates from the paper, printed with the results).
+"""Benchmark protocols (TM23 / MS25 / TEA). Each task module plans jobs for one data set and model
+(``jobs(config, dataset, model) -> [spec]``) and turns their results into its typed result rows (``summarise``)
+and a text table (``table``, under ``TITLE``). Optional hooks: ``refuse(config, dataset)`` (why the task cannot
+run on this data set: recorded as n/a with the reason; with ``MUST_APPLY`` a task no data set can run is a config
+error), ``check(config, dataset)`` (planning-time checks against the data sizes, ConfigError),
+``data_variants(config, dataset)`` (extra generated data sets: name -> protocol overrides),
+``resolve(inputs, after_results)`` (inputs of a job that waits for other jobs, completed by the coordinator) and
+``protocol_notes(config, datasets)`` (where the task deviates from the paper, printed with the results).
 
 A spec is a dict: ``split`` (how the job splits its data), ``point`` (what distinguishes the job within the
 task; also its name), optional ``params`` (merged over the model's params, checked at planning and reported
@@ -15,7 +17,7 @@ an ``after`` job trained) and ``inputs`` (extra job inputs).
 
 ``cost`` is a report over every task's results, not a task."""
 
-from mlffbench.tasks import accuracy, grid, learning_curve, observables, size_extensivity, transfer
+from mlffbench.tasks import accuracy, crash_test, grid, learning_curve, observables, size_extensivity, transfer
 
 TASK_MODULES = {"accuracy": accuracy, "transfer": transfer, "learning_curve": learning_curve, "grid": grid,
-                "size_extensivity": size_extensivity, "observables": observables}
+                "size_extensivity": size_extensivity, "observables": observables, "crash_test": crash_test}

@@ -1,5 +1,6 @@
-"""Accuracy (TM23 Tables S7-S8): train on the TM23 full split, test on its held-out frames; overall and per
-temperature. Percent = 100 MAE/MAV (TM23 Eq. 2)."""
+"""Accuracy (TM23 Tables S7-S8): train on the data set's split (TM23 full split for generated data), test on its
+held-out frames; overall, per group (TM23 temperature, config_type, ...) and per element (TEA). Percent = 100
+MAE/MAV (TM23 Eq. 2)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,17 @@ from dataclasses import dataclass
 
 from mlffbench.report_text import format_table
 
-TITLE = "Accuracy: TM23 full split (MAE; % = 100 MAE/MAV, TM23 Eq. 2)"
+TITLE = "Accuracy: each data set's split (MAE; % = 100 MAE/MAV, TM23 Eq. 2)"
 
 
-def jobs(config, model) -> list[dict]:
-    return [{"split": {"kind": "tm23_full"}, "point": {}}]
+def jobs(config, dataset, model) -> list[dict]:
+    return [{"split": dataset.base_split, "point": {}}]
 
 
 @dataclass
 class AccuracyRow:
-    element: str
+    dataset: str
+    element: str | None  # the element of an elemental data set (heatmaps), else None
     model: str
     n_train: int
     n_test: int
@@ -26,7 +28,8 @@ class AccuracyRow:
     energy_percent: float
     stress_mae: float  # eV/Å^3
     stress_percent: float
-    by_temperature: dict  # label -> {force_percent, energy_percent, stress_percent}
+    by_group: dict  # group -> {force_mae, force_percent, energy_mae, energy_percent, stress_percent, n_test}
+    by_element: dict  # element -> the same (multi-element data sets; per-element force rows, TEA)
     fit_s: float
 
 
@@ -36,26 +39,47 @@ def summarise(results: list[dict]) -> list[AccuracyRow]:
         t = r["tests"]["test"]
         o = t["overall"]
         rows.append(AccuracyRow(
-            r["element"], r["label"], r["n_train"], t["n_test"], o["forces.mae"], o["forces.percent"],
-            o["energy_per_atom.mae"], o["energy_per_atom.percent"], o["stress.mae"], o["stress.percent"],
-            {k: {"force_percent": v["forces.percent"], "energy_percent": v["energy_per_atom.percent"],
-                 "stress_percent": v["stress.percent"]} for k, v in t["by_temperature"].items()},
-            r["cost"]["fit_s"]))
+            r["dataset"], r.get("element"), r["label"], r["n_train"], t["n_test"], o["forces.mae"],
+            o["forces.percent"], o["energy_per_atom.mae"], o["energy_per_atom.percent"], o["stress.mae"],
+            o["stress.percent"], {k: _brief(v) for k, v in t.get("by_group", {}).items()},
+            {k: _brief(v) for k, v in t.get("by_element", {}).items()}, r["cost"]["fit_s"]))
     return rows
 
 
+def _brief(flat: dict) -> dict:
+    return {"force_mae": flat["forces.mae"], "force_percent": flat["forces.percent"],
+            "energy_mae": flat["energy_per_atom.mae"], "energy_percent": flat["energy_per_atom.percent"],
+            "stress_percent": flat["stress.percent"], "n_test": int(flat["energy_per_atom.n"])}
+
+
 def table(rows: list[AccuracyRow]) -> str:
-    temps = sorted({k for r in rows for k in r.by_temperature}, key=_temperature_order)
-    header = ["metal", "model", "train", "test", "F MAE", "F %", "E MAE", "E %", "S MAE", "S %"] + \
-        [f"F % {t}" for t in temps] + ["fit s"]
-    units = ["", "", "frames", "frames", "meV/Å", "", "meV/atom", "", "meV/Å³", ""] + [""] * len(temps) + [""]
-    body = [[r.element, r.model, r.n_train, r.n_test, f"{1e3 * r.force_mae:.2f}", f"{r.force_percent:.2f}",
+    """One table over every data set. Force % per group as columns when the data sets share a few groups (TM23's
+    temperatures), else below with the per-element rows of multi-element data sets."""
+    groups = sorted({g for r in rows if len(r.by_group) > 1 for g in r.by_group}, key=group_order)
+    inline = groups if len(groups) <= 4 else []
+    header = ["data set", "model", "train", "test", "F MAE", "F %", "E MAE", "E %", "S MAE", "S %"] + \
+        [f"F % {g}" for g in inline] + ["fit s"]
+    units = ["", "", "frames", "frames", "meV/Å", "", "meV/atom", "", "meV/Å³", ""] + [""] * len(inline) + [""]
+    body = [[r.dataset, r.model, r.n_train, r.n_test, f"{1e3 * r.force_mae:.2f}", f"{r.force_percent:.2f}",
              f"{1e3 * r.energy_mae:.3f}", f"{r.energy_percent:.3f}", f"{1e3 * r.stress_mae:.3f}",
              f"{r.stress_percent:.2f}"]
-            + [f"{r.by_temperature[t]['force_percent']:.2f}" if t in r.by_temperature else "-" for t in temps]
+            + [f"{r.by_group[g]['force_percent']:.2f}" if g in r.by_group else "-" for g in inline]
             + [f"{r.fit_s:.1f}"] for r in rows]
-    return format_table(header, units, body)
+    out = format_table(header, units, body)
+    parts = [("group", "by_group")] * (not inline) + [("element", "by_element")]
+    breakdown = [[r.dataset, r.model, f"{kind} {name}", v["n_test"], f"{1e3 * v['force_mae']:.2f}",
+                  f"{v['force_percent']:.2f}", f"{1e3 * v['energy_mae']:.3f}", f"{v['stress_percent']:.2f}"]
+                 for r in rows for kind, attr in parts if len(getattr(r, attr)) > 1
+                 for name, v in sorted(getattr(r, attr).items(), key=lambda kv: group_order(kv[0]))]
+    if breakdown:
+        out += ("\n\nper group / per element (element: forces of that element's atoms, energy and stress of the "
+                "frames that contain it)\n" + format_table(["data set", "model", "subset", "test", "F MAE", "F %",
+                                                             "E MAE", "S %"],
+                                                            ["", "", "", "frames", "meV/Å", "", "meV/atom", ""],
+                                                            breakdown))
+    return out
 
 
-def _temperature_order(label: str):
+def group_order(label: str):
+    """TM23's temperatures in their order, then any other group by name."""
     return ({"cold": 0, "warm": 1, "melt": 2}.get(label, 3), label)

@@ -23,9 +23,9 @@ import itertools
 import math
 from dataclasses import asdict, dataclass
 
-from mlffbench.data import splits
 from mlffbench.errors import ConfigError
 from mlffbench.report_text import format_table
+from mlffbench.tasks import common
 
 TITLE = ("Grid search: best params per metal (TM23 Tables S14-S17; grid F MAE on the grid test subset, "
          "log L = log marginal likelihood on the grid training subset; retrained on the full split)")
@@ -47,22 +47,27 @@ TM23_FIG8_GRID = {"cutoff": [4.0, 6.0, 8.0, 10.0], "n_max": list(range(1, 50, 4)
 LARGE = "grid-large"
 
 
-def large_temperatures(config) -> list[str]:
+def large_temperatures(config, entry) -> list[str]:
     g = config.tasks.grid
-    return list(g.large_temperatures) if g.large_temperatures is not None else list(config.data.temperatures)
+    return list(g.large_temperatures) if g.large_temperatures is not None else list(entry.temperatures)
 
 
-def data_variants(config) -> dict[str, dict]:
-    """The larger-cell data set of ``data: large`` (data config overrides), else none."""
-    g, data = config.tasks.grid, config.data
+def refuse(config, dataset) -> str | None:
+    return common.generated_only(dataset, "the finite-size grid (data: large)") if config.tasks.grid.data == "large" \
+        else None
+
+
+def data_variants(config, dataset) -> dict[str, dict]:
+    """The larger-cell data set of ``data: large`` (overrides of the generated data set's protocol), else none."""
+    g, data = config.tasks.grid, dataset.entry
     if g.data != "large":
         return {}
     return {LARGE: {"min_length": g.large_min_length,
                     "frames_per_temperature": g.large_frames_per_temperature or data.frames_per_temperature,
-                    "temperatures": {label: data.temperatures[label] for label in large_temperatures(config)}}}
+                    "temperatures": {label: data.temperatures[label] for label in large_temperatures(config, data)}}}
 
 
-def protocol_notes(config) -> list[str]:
+def protocol_notes(config, planned) -> list[str]:
     g = config.tasks.grid
     rule = ("by minimum force MAE as TM23 (its tie rule for equal MAEs is unstated: larger likelihood wins)"
             if g.select == "force_mae" else
@@ -70,13 +75,14 @@ def protocol_notes(config) -> list[str]:
     large = g.data == "large"
     notes = [f"grid search: {g.train_frames} training / {g.test_frames} test frames per point "
              f"(TM23: {'200 / 50' if large else '200 / 100'}), "
-             "both drawn at random (seeded, disjoint) from the full split's training frames so the held-out test set "
+             "both drawn at random (seeded, disjoint) from the training frames of the data set's split so its test set "
              "is not used for selection ("
              + ("TM23 Fig 8 took sequential frames" if large else "TM23 does not say which frames it used")
              + f"); selection {rule}; failed grid "
              "points are skipped (TM23 Fig 8 leaves out-of-memory points blank)"]
-    if large:
-        variant = data_variants(config)[LARGE]
+    generated = [ds for ds in planned if ds.source == "generate"]
+    if large and generated:
+        variant = data_variants(config, generated[0])[LARGE]
         notes.append(f"grid search finite-size test (TM23 Fig 8, SI S7.C): the grid runs on its own larger-cell data "
                      f"set, cells >= {g.large_min_length:g} Å, {variant['frames_per_temperature']} frames per "
                      f"temperature at {', '.join(variant['temperatures'])}, same MD protocol and labeler as the main "
@@ -106,31 +112,32 @@ def _sortable(value) -> tuple:
     return (1, 0.0, str(value))
 
 
-def check(config) -> None:
-    """The grid subsets must fit in the full split's training frames (they are drawn from them); ``data: large``
-    needs cells larger than the main ones and temperatures of the data config."""
-    g, data = config.tasks.grid, config.data
-    per_trajectory, n_trajectories, of = data.frames_per_temperature, len(data.temperatures), "of the data"
+def check(config, dataset) -> None:
+    """The grid subsets must fit in the training frames of the split they are drawn from; ``data: large`` needs
+    cells larger than the main ones and temperatures of the generated data."""
+    g = config.tasks.grid
+    source, of = dataset, f"of data set '{dataset.name}'"
     if g.data == "large":
-        if not g.large_min_length > data.min_length:
-            raise ConfigError(f"tasks.grid.large_min_length: must exceed data.min_length {data.min_length:g}, "
+        entry = dataset.entry
+        if not g.large_min_length > entry.min_length:
+            raise ConfigError(f"tasks.grid.large_min_length: must exceed the data's min_length {entry.min_length:g}, "
                               f"got {g.large_min_length:g}")
-        for i, label in enumerate(large_temperatures(config)):
-            if label not in data.temperatures:
+        for i, label in enumerate(large_temperatures(config, entry)):
+            if label not in entry.temperatures:
                 raise ConfigError(f"tasks.grid.large_temperatures[{i}]: '{label}' is not a data temperature "
-                                  f"({', '.join(data.temperatures)})")
-        variant = data_variants(config)[LARGE]
-        per_trajectory, n_trajectories, of = variant["frames_per_temperature"], len(variant["temperatures"]), "of large cells"
-    try:
-        pool, _ = splits.tm23_full_counts(config.split.test_last, per_trajectory, n_trajectories, of)
-    except ValueError as exc:
-        raise ConfigError(f"split.test_last: {exc}") from None
+                                  f"({', '.join(entry.temperatures)})")
+        from mlffbench.datasets import generate
+
+        source = generate.variant(dataset, LARGE, data_variants(config, dataset)[LARGE])
+        source.base_split = dataset.base_split
+        of = f"of the large cells of '{dataset.name}'"
+    pool, _ = common.pool(source, seed=config.seed)
     if g.train_frames + g.test_frames > pool:
         raise ConfigError(f"tasks.grid: train_frames {g.train_frames} + test_frames {g.test_frames} exceed the "
-                          f"{pool} training frames of the full split {of} they are drawn from")
+                          f"{pool} training frames {of} they are drawn from")
 
 
-def jobs(config, model) -> list[dict]:
+def jobs(config, dataset, model) -> list[dict]:
     g = config.tasks.grid
     label = model.label or model.name
     if g.select == "likelihood" and model.name not in LIKELIHOOD_MODELS:
@@ -138,12 +145,12 @@ def jobs(config, model) -> list[dict]:
                           f"({', '.join(LIKELIHOOD_MODELS)}); model '{label}' does not (limit its tasks)")
     axes = g.axes(label)
     points = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
-    split = {"kind": "grid", "train_frames": g.train_frames, "test_frames": g.test_frames}
-    full = {"kind": "tm23_full"}
+    split = {"kind": "grid", "base": dataset.base_split, "train_frames": g.train_frames,
+             "test_frames": g.test_frames}
+    full = dict(dataset.base_split)
     extra = {}
-    if g.data == "large":  # the split names its data set (jobs.training_and_tests reads it); the job waits for it
-        source = {"data": LARGE, "temperatures": large_temperatures(config)}
-        split, full, extra = {**split, **source}, {**full, **source}, {"data": [LARGE]}
+    if g.data == "large":  # the split names its data set (jobs.training_and_tests loads it); the job waits for it
+        split, full, extra = {**split, "data": LARGE}, {**full, "data": LARGE}, {"data": [LARGE]}
     specs = [{"split": split, "point": {"grid": p}, "params": p, "check": "tasks.grid.params", **extra}
              for p in points]
     if g.retrain:
@@ -203,7 +210,8 @@ def resolve(inputs: dict, after: list[dict | None]) -> dict:
 
 @dataclass
 class GridRow:
-    element: str
+    dataset: str
+    element: str | None
     model: str
     choice: Choice
     n_train: int  # grid training subset
@@ -214,13 +222,13 @@ class GridRow:
 def summarise(results: list[dict]) -> list[GridRow]:
     groups: dict[tuple, dict] = {}
     for r in results:
-        group = groups.setdefault((r["element"], r["label"]), {"points": [], "best": None})
+        group = groups.setdefault((r["dataset"], r.get("element"), r["label"]), {"points": [], "best": None})
         if "grid" in r["point"]:
             group["points"].append(r)
         else:
             group["best"] = r
     rows = []
-    for (element, label), group in groups.items():
+    for (dataset, element, label), group in groups.items():
         best = group["best"]
         if best is not None:  # the choice the retrain job was given (it saw failed points too)
             choice = Choice(**best["selection"])
@@ -236,14 +244,14 @@ def summarise(results: list[dict]) -> list[GridRow]:
                          "energy_mae": o["energy_per_atom.mae"], "energy_percent": o["energy_per_atom.percent"],
                          "stress_percent": o["stress.percent"]}
         point = group["points"][0] if group["points"] else None
-        rows.append(GridRow(element, label, choice, point["n_train"] if point else 0,
+        rows.append(GridRow(dataset, element, label, choice, point["n_train"] if point else 0,
                             point["tests"]["test"]["n_test"] if point else 0, retrained))
     return rows
 
 
 def table(rows: list[GridRow]) -> str:
     axes = list(dict.fromkeys(k for r in rows for k in r.choice.params))
-    header = ["metal", "model"] + axes + ["points", "grid F MAE", "F %", "log L", "max-L point", "full F MAE",
+    header = ["data set", "model"] + axes + ["points", "grid F MAE", "F %", "log L", "max-L point", "full F MAE",
                                           "F %", "E MAE", "S %"]
     units = ["", ""] + [""] * len(axes) + ["done/failed", "meV/Å", "", "", "", "meV/Å", "", "meV/atom", ""]
     body = []
@@ -255,7 +263,7 @@ def table(rows: list[GridRow]) -> str:
             max_l = "same"
         else:
             max_l = " ".join(f"{k}={v}" for k, v in c.likelihood_params.items())
-        body.append([r.element, r.model] + [c.params.get(k, "-") for k in axes]
+        body.append([r.dataset, r.model] + [c.params.get(k, "-") for k in axes]
                     + [f"{c.n_points}/{c.n_failed}", f"{1e3 * c.force_mae:.2f}", f"{c.force_percent:.2f}",
                        "-" if c.log_likelihood is None else f"{c.log_likelihood:.1f}", max_l]
                     + ([f"{1e3 * full['force_mae']:.2f}", f"{full['force_percent']:.2f}",

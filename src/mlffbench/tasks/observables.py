@@ -15,15 +15,27 @@ from mlffbench.report_text import format_table
 TITLE = "Observables: model vs reference labeler (EOS, elastic, phonons, vacancy, RDF, MD stability, speed)"
 
 
-def jobs(config, model) -> list[dict]:
+def refuse(config, dataset) -> str | None:
+    """Observables compare the model with the labeler that made the data, on the element's own structures."""
+    if dataset.reference is None:
+        return "no reference calculator (the data set names no labeler)"
+    if dataset.element is None:
+        return ("the observables (EOS, elastic, phonons, vacancy, RDF) are built on one element's ground state; "
+                f"data set '{dataset.name}' holds {'-'.join(dataset.elements)}")
+    if not make_labeler(dataset.reference).supports([dataset.element]):
+        return f"the reference labeler cannot compute {dataset.element}"
+    return None
+
+
+def jobs(config, dataset, model) -> list[dict]:
     """Two jobs: the accuracy task's fit (same inputs, so the same job when accuracy also runs), then an
     ``evaluate`` job that computes the observables with that potential once it is done."""
     obs = config.tasks.observables
     return [
-        {"task": "accuracy", "split": {"kind": "tm23_full"}, "point": {}},
+        {"task": "accuracy", "split": dataset.base_split, "point": {}},
         {"kind": "evaluate", "split": {"kind": "none"}, "point": {},
          "after": [0],
-         "inputs": {"labeler": config.data.reference(),
+         "inputs": {"labeler": dataset.reference, "element": dataset.element,
                     "observables": list(obs.names or NAMES), "settings": Settings.from_dict(obs.settings).to_dict()}},
     ]
 
@@ -36,7 +48,7 @@ def resolve(inputs: dict, after_results: list) -> dict:
     return {**inputs, "potential": f"models/{inputs['after'][0][:16]}/potential.json"}
 
 
-def protocol_notes(config) -> list[str]:
+def protocol_notes(config, planned) -> list[str]:
     s = Settings.from_dict(config.tasks.observables.settings)
     return [
         f"observables: the reference labeler's ground state and relaxed cells for both sides; crash test = Langevin "
@@ -75,12 +87,13 @@ def run(inputs: dict, run_dir) -> dict:
     finally:
         if hasattr(potential, "close"):
             potential.close()
-    return {"task": "observables", "element": element, "model": inputs.get("model"), "label": label,
-            "observables": observed}
+    return {"task": "observables", "dataset": inputs["dataset"]["name"] if "dataset" in inputs else element,
+            "element": element, "model": inputs.get("model"), "label": label, "observables": observed}
 
 
 @dataclass
 class ObservablesRow:
+    dataset: str
     element: str
     model: str
     status: dict  # observable -> "ok" | "failed: reason"
@@ -123,7 +136,7 @@ def summarise(results: list[dict]) -> list[ObservablesRow]:
             return f"{sum(x['survived'] for x in runs)}/{len(runs)}" if runs else None
 
         rows.append(ObservablesRow(
-            element=r["element"], model=r["label"],
+            dataset=r.get("dataset", r["element"]), element=r["element"], model=r["label"],
             status={k: "ok" if v.get("status") == "ok" else f"failed: {v.get('error')}" for k, v in obs.items()},
             a0_percent=_get(ok.get("eos"), "errors", "a0_percent"),
             B_percent=_get(ok.get("eos"), "errors", "B_percent"),
@@ -154,12 +167,12 @@ def _fmt(value, spec: str) -> str:
 
 
 def table(rows: list[ObservablesRow]) -> str:
-    header = ["metal", "model", "a0 err", "B err", "Cij MAE", "Cauchy err", "phonon MAE", "DOS ovl", "imag",
+    header = ["data set", "model", "a0 err", "B err", "Cij MAE", "Cauchy err", "phonon MAE", "DOS ovl", "imag",
               "Ef err", "Em err", "NEB conv", "RDF W1", "MD survived", "ref survived", "NVE drift",
               "speed", "exp", "failed"]
     units = ["", "", "%", "%", "GPa", "GPa", "THz", "", "", "eV", "eV", "", "Å", "", "", "meV/atom/ps",
              "µs/atom/step", "", ""]
-    body = [[r.element, r.model, _fmt(r.a0_percent, ".2f"), _fmt(r.B_percent, ".1f"),
+    body = [[r.dataset, r.model, _fmt(r.a0_percent, ".2f"), _fmt(r.B_percent, ".1f"),
              _fmt(r.elastic_mae_GPa, ".1f"), _fmt(r.cauchy_error_GPa, "+.1f"), _fmt(r.phonon_mae_THz, ".3f"),
              _fmt(r.dos_overlap, ".3f"), _fmt(r.imaginary, ""), _fmt(r.vacancy_formation_error_eV, "+.3f"),
              _fmt(r.migration_error_eV, "+.3f"), _fmt(r.neb_converged, ""), _fmt(r.rdf_w1, ".4f"),

@@ -298,10 +298,19 @@ RATIO_FLOOR = 1e-6
 ROUNDING_MARGIN = 0.1
 
 
-def ratio_caps(stats: Statistics, L: np.ndarray) -> np.ndarray:
-    amplification = 1.0 / max(float(np.min(np.diag(L))), 1e-300)
-    eps = np.finfo(float).eps
-    return ROUNDING_MARGIN / (eps * np.maximum(stats.kmax, 1e-300) * amplification)
+def log_ratio_caps(stats: Statistics, L: np.ndarray) -> np.ndarray:
+    """log of the cap on sigma/s_g per label group: ROUNDING_MARGIN / (eps |K~_g| / min diag(L)).
+
+    Computed in logs: a group without labels (or with an all-zero kernel) has kmax 0 and no cap (+inf). (The linear
+    form with kmax clamped to 1e-300 overflowed, 0.1 / (eps 1e-300) > 1.8e308, and warned on every fit without
+    stress labels.)"""
+    log_diag = math.log(max(float(np.min(np.diag(L))), 1e-300)) if len(L) else 0.0
+    base = math.log(ROUNDING_MARGIN) - math.log(np.finfo(float).eps) + log_diag
+    kmax = np.asarray(stats.kmax, dtype=float)
+    out = np.full(kmax.shape, np.inf)
+    has = kmax > 0
+    out[has] = base - np.log(kmax[has])
+    return out
 
 
 def optimise_hyperparameters(x0: np.ndarray, stats: Statistics, active: np.ndarray, max_iter: int, gtol: float,
@@ -311,8 +320,8 @@ def optimise_hyperparameters(x0: np.ndarray, stats: Statistics, active: np.ndarr
     ``fix_energy_noise``: sigma_E stays at exp(x0[1]) itself (not its ratio to sigma) while the others are free."""
     fixed_e = fix_energy_noise and bool(active[0])
     free = np.concatenate([[True], active & ~np.array([fixed_e, False, False])])
-    caps = ratio_caps(stats, L)
-    bounds = np.array([np.log(SIGMA_BOUNDS)] + [[math.log(RATIO_FLOOR), math.log(c)] for c in caps])[free]
+    log_caps = log_ratio_caps(stats, L)
+    bounds = np.array([np.log(SIGMA_BOUNDS)] + [[math.log(RATIO_FLOOR), c] for c in log_caps])[free]
 
     def to_x(z):
         x = np.concatenate([[z[0]], z[0] - z[1:]])

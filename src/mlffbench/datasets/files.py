@@ -1,0 +1,179 @@
+"""The ``files`` source: one data set from the user's labelled files (any format ``mlffbench.data.io`` reads).
+
+Planning reads every file (so a bad frame, an ambiguous unit or a test file with elements the training files lack
+is a one-line error before any job runs), assigns each frame its group and subset, and keys the data set by the
+sha256 of every file and the declared units. The data job reads the files again, refuses them if they changed
+since planning, and writes one canonical extended-XYZ copy (ASE units and sign) into the run directory: the run
+stays self-contained and every later job reads the same frames.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+from ase import Atoms
+
+from mlffbench import frames as fr
+from mlffbench.config import FilesConfig
+from mlffbench.datasets.base import GROUP, SUBSET, DataSet, sha256, write_manifest
+from mlffbench.errors import DataError
+
+#: info keys tried in order for a frame's group when the entry declares none (then the file stem)
+DEFAULT_GROUP_KEYS = ("config_type", GROUP)
+FRAMES_FILE = "frames.extxyz"
+#: info keys kept in the canonical copy (others are the source's own metadata, not needed to benchmark)
+KEPT_INFO = (GROUP, SUBSET, fr.SOURCE, fr.TRAJECTORY, fr.FRAME_INDEX, fr.TEMPERATURE_LABEL, fr.TARGET_TEMPERATURE,
+             "config_type", "description", "stress_note", "temperature")
+
+
+def expand(patterns: list[str], key: str) -> list[Path]:
+    """Paths of ``patterns`` (globs allowed), sorted per pattern, in pattern order; a pattern matching nothing or a
+    directory is an error naming it."""
+    out: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if glob.has_magic(pattern) and not matches:
+            raise DataError(f"{key}: '{pattern}' matches no file")
+        for match in matches:
+            path = Path(match)
+            if path.is_dir():
+                raise DataError(f"{path}: is a directory; give the data files (or a glob such as {path}/*.xyz)")
+            if not path.is_file():
+                raise DataError(f"{path}: file not found ({key})")
+            if path in out:
+                raise DataError(f"{path}: listed twice ({key})")
+            out.append(path)
+    return out
+
+
+def read(entry: FilesConfig) -> tuple[list[tuple[Path, str, list[Atoms]]], dict]:
+    """[(path, subset, frames)] of every data and test file, with groups set, and the declared units."""
+    from mlffbench.data.io import read_frames
+
+    units = {"stress_unit": entry.stress_unit, "stress_convention": entry.stress_convention,
+             "shear_order": entry.shear_order}
+    train = expand(entry.files, f"{entry.name}: files")
+    test = expand(entry.test_files, f"{entry.name}: test_files")
+    both = sorted(set(train) & set(test))
+    if both:
+        raise DataError(f"{both[0]}: is both a data file and a test file")
+    parts = []
+    for subset, paths in (("train", train), ("test", test)):
+        for path in paths:
+            frames = read_frames(path, fmt=entry.format, require=("energy", "forces"),
+                                 **{k: v for k, v in units.items() if v is not None})
+            for i, frame in enumerate(frames):
+                frame.info[GROUP] = _group(frame, entry.group_key, path, i)
+                frame.info[SUBSET] = subset
+            parts.append((path, subset, frames))
+    return parts, units
+
+
+def _group(frame: Atoms, key: str | None, path: Path, i: int) -> str:
+    if key is not None:
+        if key not in frame.info:
+            raise DataError(f"{path}: frame {i}: no info key '{key}' (the data set's group_key)")
+        return str(frame.info[key])
+    for candidate in DEFAULT_GROUP_KEYS:
+        if frame.info.get(candidate) is not None:
+            return str(frame.info[candidate])
+    return path.stem
+
+
+def _check_consistent(parts) -> None:
+    """One data set is all periodic or all non-periodic, and the test files hold no element training lacks."""
+    first = None
+    for path, _, frames in parts:
+        for i, frame in enumerate(frames):
+            periodic = bool(frame.pbc.all())
+            if not periodic and frame.pbc.any():
+                raise DataError(f"{path}: frame {i}: partly periodic (pbc {frame.pbc.tolist()}); a data set is fully "
+                                "periodic (bulk, slabs in a periodic cell) or non-periodic (molecules)")
+            if first is None:
+                first = (periodic, path, i)
+            elif periodic != first[0]:
+                kind = {True: "periodic", False: "non-periodic"}
+                raise DataError(f"{path}: frame {i} is {kind[periodic]} but {first[1]} frame {first[2]} is "
+                                f"{kind[first[0]]}: one data set cannot mix them")
+    trained = {s for _, subset, frames in parts if subset == "train" for f in frames
+               for s in f.get_chemical_symbols()}
+    for path, subset, frames in parts:
+        if subset != "test":
+            continue
+        for i, frame in enumerate(frames):
+            missing = sorted(set(frame.get_chemical_symbols()) - trained)
+            if missing:
+                raise DataError(f"{path}: frame {i}: elements {missing} appear in no training file, so no model "
+                                "can be trained for them")
+
+
+def plan(entry: FilesConfig, seed: int) -> DataSet:
+    parts, units = read(entry)
+    _check_consistent(parts)
+    frames = [f for _, _, fs in parts for f in fs]
+    elements = tuple(sorted({s for f in frames for s in f.get_chemical_symbols()}))
+    groups: dict[str, int] = {}
+    for f in frames:
+        groups[f.info[GROUP]] = groups.get(f.info[GROUP], 0) + 1
+    numbers = frames[0].numbers.tolist()
+    declared = [f"{k} {v}" for k, v in units.items() if v is not None]
+    notes = [f"{entry.name}: declared " + ", ".join(declared)] if declared else []
+    n_test = sum(len(fs) for _, subset, fs in parts if subset == "test")
+    files = [{"path": str(path.resolve()), "sha256": sha256(path), "subset": subset, "frames": len(fs)}
+             for path, subset, fs in parts]
+    return DataSet(
+        name=entry.name, source="files", collection=entry.name, elements=elements,
+        periodic=bool(frames[0].pbc.all()), has_stress=any(fr.has_label(f, "stress") for f in frames),
+        uniform=all(f.numbers.tolist() == numbers for f in frames), groups=groups,
+        data_inputs={"source": "files", "name": entry.name, "files": files, "format": entry.format,
+                     "group_key": entry.group_key, **units},
+        reference=None if entry.labeler is None else _spec(entry.labeler), split=entry.split,
+        metadata=[{k: f.info[k] for k in (GROUP, SUBSET, fr.TRAJECTORY, fr.FRAME_INDEX) if k in f.info}
+                  for f in frames],
+        n_test_files=n_test, notes=notes,
+        provenance={"files": files, "level_of_theory": entry.level_of_theory, "units_declared": units},
+    )
+
+
+def _round_trips(key: str, value) -> bool:
+    """Whether extended XYZ reads ``value`` back as written (a string '300' would come back as a number)."""
+    from ase.io.extxyz import key_val_dict_to_str, key_val_str_to_dict
+
+    if not isinstance(value, str):
+        return True
+    return key_val_str_to_dict(key_val_dict_to_str({key: value})).get(key) == value
+
+
+def _spec(labeler) -> dict:
+    from mlffbench.data.labelers import labeler_spec
+
+    return labeler_spec(labeler)
+
+
+def materialise(inputs: dict, folder: Path) -> dict:
+    """Data job body: the planned files, unchanged, as one canonical extxyz with groups and subsets."""
+    from mlffbench.data.io import write_frames
+
+    for f in inputs["files"]:
+        if not Path(f["path"]).is_file():
+            raise DataError(f"{f['path']}: data file missing since the run was planned")
+        if sha256(f["path"]) != f["sha256"]:
+            raise DataError(f"{f['path']}: changed since the run was planned; re-run to plan with the new file")
+    entry = FilesConfig(name=inputs["name"], files=[f["path"] for f in inputs["files"] if f["subset"] == "train"],
+                        test_files=[f["path"] for f in inputs["files"] if f["subset"] == "test"],
+                        format=inputs["format"], group_key=inputs["group_key"], stress_unit=inputs["stress_unit"],
+                        stress_convention=inputs["stress_convention"], shear_order=inputs["shear_order"])
+    parts, _ = read(entry)
+    frames = [frame for _, _, part in parts for frame in part]
+    frame_groups = [frame.info[GROUP] for frame in frames]  # in the manifest: a group '300' stays a string
+    for frame in frames:
+        frame.info = {k: v for k, v in frame.info.items() if k in KEPT_INFO and k != GROUP and _round_trips(k, v)}
+    folder.mkdir(parents=True, exist_ok=True)
+    write_frames(folder / FRAMES_FILE, frames)
+    manifest = write_manifest(folder, inputs["name"], [(FRAMES_FILE, len(frames))], GROUP, frame_groups)
+    groups: dict[str, int] = {}
+    for g in frame_groups:
+        groups[g] = groups.get(g, 0) + 1
+    return {"fingerprint": manifest["fingerprint"], "n_frames": len(frames), "groups": groups,
+            "n_atoms": sum(len(f) for f in frames)}

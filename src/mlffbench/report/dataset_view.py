@@ -1,0 +1,100 @@
+"""One report section per data set outside the elemental collections (a user's files, a multi-element alloy, a
+molecule): what it is, every model's errors overall, per group and per element (tables and bars), parity per
+group, its learning curves, hold-outs and crash tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlffbench.errors import one_line
+from mlffbench.report import html as H
+from mlffbench.report import plots
+from mlffbench.report.collect import METRICS, RunData
+from mlffbench.report.figures import png_base64
+
+
+def _describe(d: dict) -> str:
+    prov = d.get("provenance") or {}
+    files = prov.get("files") or []
+    items = [("source", d.get("source")), ("elements", "-".join(d.get("elements") or [])),
+             ("frames", d.get("n_frames")), ("groups", ", ".join(f"{g} ({n})" for g, n in
+                                                                   (d.get("groups") or {}).items())),
+             ("cell", "periodic" if d.get("periodic") else "non-periodic (no stress)"),
+             ("split", d.get("base_split")), ("reference calculator", (d.get("reference") or {}).get("name") or "none"),
+             ("level of theory", prov.get("level_of_theory") or "not stated"), ("fingerprint", d.get("fingerprint")),
+             ("files", "; ".join(f"{Path(f['path']).name} ({f['subset']}, {f['frames']} frames)" for f in files))]
+    items += [(k, prov[k]) for k in ("citation", "licence", "units_declared") if prov.get(k)]
+    return '<table class="meta">' + "".join(f'<tr><th class="t">{H.esc(k)}</th><td>{H.esc(v)}</td></tr>'
+                                            for k, v in items if v not in (None, "")) + "</table>"
+
+
+def _bars(rows, attr: str, what: str, name: str) -> str:
+    data = {r.model: {k: 1e3 * v["force_mae"] for k, v in getattr(r, attr).items()} for r in rows}
+    if not any(len(v) > 1 for v in data.values()):
+        return ""
+    fig = plots.breakdown_figure(data, "force MAE (meV/Å, log)", f"{name}: force MAE per {what}")
+    return H.figure(png_base64(fig), f"bars-{name}-{what}", f"force MAE per {what} and model")
+
+
+def _parity(run: RunData, run_dir: Path, name: str, max_frames: int, periodic: bool, log) -> str:
+    from mlffbench.report.predictions import parity_by_group, predict_test
+
+    parities, problems = [], []
+    for r in (r for r in run.results.get("accuracy", []) if r["dataset"] == name):
+        try:
+            ref, pred = predict_test(run_dir, r, max_frames)
+            parities += parity_by_group(ref, pred, name, r["label"])
+        except Exception as exc:  # noqa: BLE001 - a missing model file is reported, not fatal
+            problems.append(f"{r['label']}: {one_line(exc)}")
+        log(f"parity {name} {r['label']}")
+    body = ""
+    for q, title, unit in plots.PARITY_QUANTITIES:
+        if parities and (q != "stress" or periodic):
+            body += H.figure(png_base64(plots.parity_figure(parities, q, panel="group")), f"parity-{name}-{q}",
+                             f"{title} ({unit}), one panel per group; at most {max_frames} test frames per model")
+    if problems:
+        body += "<p class=\"note\">Not plotted: " + H.esc("; ".join(problems)) + "</p>"
+    return body
+
+
+def dataset_sections(run: RunData, run_dir: Path, max_frames: int, parity: bool, log) -> list[tuple[str, str, str]]:
+    """(anchor, heading, html) of every data set outside the elemental collections."""
+    in_collections = {n for ns in run.elemental_collections().values() for n in ns}
+    out = []
+    for name, d in run.datasets.items():
+        if name in in_collections:
+            continue
+        body = _describe(d)
+        rows = [r for r in run.accuracy if r.dataset == name]
+        if rows:
+            s = METRICS["stress_mae"].factor
+            body += "<h3>Accuracy</h3>" + H.table(
+                ["model", "train", "test", "F MAE meV/Å", "F %", "E MAE meV/atom", "E %", "S MAE GPa", "S %",
+                 "fit s"], [[r.model, r.n_train, r.n_test, 1e3 * r.force_mae, r.force_percent, 1e3 * r.energy_mae,
+                             r.energy_percent, r.stress_mae * s, r.stress_percent, r.fit_s] for r in rows])
+            for attr, what in (("by_group", "group"), ("by_element", "element")):
+                table_rows = [[r.model, k, v["n_test"], 1e3 * v["force_mae"], v["force_percent"], 1e3 * v["energy_mae"],
+                               v["energy_percent"]] for r in rows for k, v in getattr(r, attr).items()]
+                if len({row[1] for row in table_rows}) > 1:
+                    body += f"<h3>Per {what}</h3>" + _bars(rows, attr, what, name) + H.table(
+                        ["model", what, "test frames", "F MAE meV/Å", "F %", "E MAE meV/atom", "E %"], table_rows,
+                        elements=[[row[1]] if what == "element" else d.get("elements") or [] for row in table_rows])
+            if parity:
+                body += "<h3>Parity</h3>" + _parity(run, run_dir, name, max_frames, bool(d.get("periodic")), log)
+        curves = [c for c in run.learning_curve if c.dataset == name]
+        if curves:
+            raw = [r for r in run.results.get("learning_curve", []) if r["dataset"] == name]
+            body += "<h3>Learning curves</h3>" + H.figure(png_base64(plots.learning_curve_figure(curves, raw)),
+                                                          f"learning-{name}", "log-log; b = data training rate")
+        transfer = [r for r in run.transfer if r.dataset == name]
+        if transfer:
+            body += "<h3>Group hold-out</h3>" + H.table(
+                ["model", "train", "test", "n train", "n test", "F MAE meV/Å", "F %", "E MAE meV/atom", "E %"],
+                [[r.model, r.train, r.test, r.n_train, r.n_test, 1e3 * r.force_mae, r.force_percent,
+                  1e3 * r.energy_mae, r.energy_percent] for r in transfer])
+        na = [x for x in run.not_run if x["dataset"] == name]
+        if na:
+            body += "<h3>Not run</h3>" + H.table(["model", "task", "why (n/a)"],
+                                                 [[x["model"], x["task"], x["reason"]] for x in na])
+        out.append((f"dataset-{name}", f"Data set: {name}", body))
+    return out

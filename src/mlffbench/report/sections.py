@@ -1,0 +1,236 @@
+"""The report's sections over the whole run: data sets, accuracy, transfer, learning curves, parity of elemental
+collections, cost, correlations, observables, crash tests. Each returns its HTML body (or None when the run has
+nothing for it) and adds its numbers to ``numbers``. Per-data-set sections live in ``report.dataset_view``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from mlffbench.errors import one_line
+from mlffbench.report import claims as claims_mod
+from mlffbench.report import correlations as corr
+from mlffbench.report import html as H
+from mlffbench.report import observables as obs
+from mlffbench.report import periodic, plots
+from mlffbench.report.collect import METRICS, RunData, split_names, values
+from mlffbench.report.figures import png_base64
+
+HEATMAP_METRICS = ("force_percent", "energy_percent", "stress_percent", "force_mae", "energy_mae", "stress_mae")
+
+
+def learned(data: dict, run: RunData) -> dict:
+    """Heatmaps and correlations show learned models only (baselines would stretch the shared colour scale)."""
+    baseline_labels = {r["label"] for rs in run.results.values() for r in rs if r.get("model") in claims_mod.BASELINES}
+    return {m: v for m, v in data.items() if m not in baseline_labels}
+
+
+def _elements_of(run: RunData, dataset: str) -> list[str]:
+    return list((run.datasets.get(dataset) or {}).get("elements") or [])
+
+
+def heatmap_figures(run: RunData, layout: str = "dblock") -> list[tuple[str, str, object]]:
+    """(id, caption, figure) for every metric on the full split and force % on every transfer split, for each
+    elemental collection (sets of single-element data sets); transfer maps of one metric share a colour range."""
+    out = []
+    for collection, names in run.elemental_collections().items():
+        for name in HEATMAP_METRICS:
+            data = learned(values(run, name, "full", by="element", datasets=names), run)
+            if data:
+                m = METRICS[name]
+                out.append((f"heatmap-{collection}-{name}-full", f"{m.title} ({m.unit}), {collection}, full split",
+                            periodic.heatmap(data, layout=layout, title=f"{m.title}, full split", unit=m.unit)))
+        transfer = [s for s in split_names(run) if "->" in s]
+        datas = {s: learned(values(run, "force_percent", s, by="element", datasets=names), run) for s in transfer}
+        if any(datas.values()):
+            lo, hi = periodic.shared_range(*datas.values())
+            for s, data in datas.items():
+                if data:
+                    out.append((f"heatmap-{collection}-force_percent-{s}",
+                                f"force % error, {collection}, trained {s.replace('->', ', tested ')} "
+                                "(one colour range for all transfer maps)",
+                                periodic.heatmap(data, layout=layout, title=f"force % error, {s}", unit="%",
+                                                 vmin=lo, vmax=hi)))
+    return out
+
+
+def datasets_section(run: RunData) -> str | None:
+    if not run.datasets:
+        return None
+    rows, elements = [], []
+    for name, d in run.datasets.items():
+        prov = d.get("provenance") or {}
+        reference = d.get("reference")
+        rows.append([name, d.get("source"), d.get("collection"), "-".join(d.get("elements") or []),
+                     d.get("n_frames"), ", ".join(f"{g} {n}" for g, n in (d.get("groups") or {}).items()),
+                     "periodic" if d.get("periodic") else "non-periodic",
+                     (reference or {}).get("name") if reference else "none",
+                     str(d.get("base_split")), prov.get("level_of_theory") or "", d.get("fingerprint") or ""])
+        elements.append(d.get("elements") or [])
+    return H.table(["data set", "source", "collection", "elements", "frames", "groups (frames)", "cell",
+                    "reference calculator", "split", "level of theory", "fingerprint"], rows, elements=elements)
+
+
+def accuracy_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
+    if not run.accuracy:
+        return None
+    body = "".join(H.figure(png_base64(fig), anchor, caption + "; d block as TM23 Figs 2-3, grey = not in run")
+                   for anchor, caption, fig in heatmaps if anchor.endswith("-full"))
+    for collection, names in run.elemental_collections().items():
+        data = learned(values(run, "force_percent", "full", by="element", datasets=names), run)
+        if data:
+            fig = periodic.heatmap(data, layout="full", title=f"force % error, {collection}", unit="%")
+            body += H.figure(png_base64(fig), f"heatmap-full-table-{collection}",
+                             f"force % error on the whole periodic table, {collection} (Metal-43 SI Figs 1-2 layout)")
+    rows = [[r.dataset, r.model, r.n_train, r.n_test, 1e3 * r.force_mae, r.force_percent, 1e3 * r.energy_mae,
+             r.energy_percent, r.stress_mae * METRICS["stress_mae"].factor, r.stress_percent, r.fit_s]
+            for r in run.accuracy]
+    body += H.table(["data set", "model", "train", "test", "F MAE meV/Å", "F %", "E MAE meV/atom", "E %",
+                     "S MAE GPa", "S %", "fit s"], rows, elements=[_elements_of(run, r.dataset) for r in run.accuracy])
+    groups = [[r.dataset, r.model, g, v["n_test"], 1e3 * v["force_mae"], v["force_percent"], 1e3 * v["energy_mae"],
+               v["energy_percent"], v["stress_percent"]]
+              for r in run.accuracy if len(r.by_group) > 1 for g, v in r.by_group.items()]
+    if groups:
+        body += "<h3>Per group</h3>" + H.table(
+            ["data set", "model", "group", "test", "F MAE meV/Å", "F %", "E MAE meV/atom", "E %", "S %"], groups,
+            elements=[_elements_of(run, g[0]) for g in groups])
+    per_element = [[r.dataset, r.model, e, v["n_test"], 1e3 * v["force_mae"], v["force_percent"],
+                    1e3 * v["energy_mae"], v["stress_percent"]] for r in run.accuracy for e, v in r.by_element.items()]
+    if per_element:
+        body += ("<h3>Per element (TEA)</h3><p class=\"note\">Forces: the components of that element's atoms; energy "
+                 "and stress: the test frames that contain the element.</p>" + H.table(
+                     ["data set", "model", "element", "frames", "F MAE meV/Å", "F %", "E MAE meV/atom", "S %"],
+                     per_element, elements=[[row[2]] for row in per_element]))
+    numbers["accuracy"] = [asdict(r) for r in run.accuracy]
+    return body
+
+
+def transfer_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
+    if not run.transfer:
+        return None
+    body = "".join(H.figure(png_base64(fig), anchor, caption) for anchor, caption, fig in heatmaps if "->" in anchor)
+    rows = [[r.dataset, r.model, r.train, r.test, r.n_train, r.n_test, 1e3 * r.force_mae, r.force_percent,
+             1e3 * r.energy_mae, r.energy_percent, r.stress_percent] for r in run.transfer]
+    body += H.table(["data set", "model", "train", "test", "n train", "n test", "F MAE meV/Å", "F %",
+                     "E MAE meV/atom", "E %", "S %"], rows, elements=[_elements_of(run, r.dataset) for r in run.transfer])
+    numbers["transfer"] = [asdict(r) for r in run.transfer]
+    return body
+
+
+def learning_section(run: RunData, numbers: dict) -> str | None:
+    if not run.learning_curve:
+        return None
+    kept = [c for c in run.learning_curve if c.model in learned({c.model: 1 for c in run.learning_curve}, run)]
+    fig = plots.learning_curve_figure(kept or run.learning_curve, run.results.get("learning_curve"))
+    body = H.figure(png_base64(fig), "learning-curves", "log-log; b = data training rate (MS25), R² of the fit "
+                    "(learned models; baselines in the table)")
+    rows = [[c.dataset, c.model, ",".join(f"{k}={v}" for k, v in c.sweep.items()) or "-",
+             "/".join(map(str, c.sizes)), "/".join(f"{1e3 * v:.1f}" for v in c.force_mae)]
+            + [x for law in (c.force, c.energy, c.stress) for x in ((law.b, law.r2) if law else (None, None))]
+            for c in run.learning_curve]
+    body += H.table(["data set", "model", "sweep", "frames", "F MAE meV/Å", "b_F", "R²_F", "b_E", "R²_E", "b_S",
+                     "R²_S"], rows, elements=[_elements_of(run, c.dataset) for c in run.learning_curve])
+    numbers["learning_curve"] = [asdict(c) for c in run.learning_curve]
+    return body
+
+
+def parity_section(run: RunData, run_dir: Path, max_frames: int, log) -> str | None:
+    """Parity of the elemental collections: one panel per data set (the others get theirs in their own section)."""
+    from mlffbench.report.predictions import parity as predict_parity
+
+    names = {n for ns in run.elemental_collections().values() for n in ns}
+    results = [r for r in run.results.get("accuracy", []) if r["dataset"] in names]
+    if not results:
+        return None
+    parities, problems = [], []
+    for r in results:
+        try:
+            parities.append(predict_parity(run_dir, r, max_frames))
+        except Exception as exc:  # noqa: BLE001 - a missing model file is reported, not fatal
+            problems.append(f"{r['dataset']} {r['label']}: {one_line(exc)}")
+        log(f"parity {r['dataset']} {r['label']}")
+    body = ('<p class="note">Predictions recomputed at report time from the saved potentials '
+            "(models/&lt;job&gt;/potential.json) on the run's data sets; no retraining. "
+            f"At most {max_frames} evenly spaced test frames per data set.</p>")
+    if parities:
+        for q, title, unit in plots.PARITY_QUANTITIES:
+            body += H.figure(png_base64(plots.parity_figure(parities, q)), f"parity-{q}", f"{title} ({unit})")
+    if problems:
+        body += "<p class=\"note\">Not plotted: " + H.esc("; ".join(problems)) + "</p>"
+    return body
+
+
+def cost_section(run: RunData) -> str | None:
+    if not run.results.get("accuracy"):
+        return None
+    fig = plots.cost_accuracy_figure(run.results["accuracy"])
+    return H.figure(png_base64(fig), "cost-accuracy", "prediction cost per atom (this machine) vs force % error")
+
+
+def correlations_section(run: RunData, extra_properties: dict | None, numbers: dict) -> str | None:
+    data = learned(values(run, "force_percent", "full", by="element"), run)
+    if not data:
+        return None
+    elements = sorted({e for per in data.values() for e in per})
+    table = corr.property_table(elements, run.observables, extra_properties)
+    fits = corr.correlations(data, table)
+    fig = corr.correlation_figure(data, table, "force % error")
+    body = H.figure(png_base64(fig), "correlations", "force % error (full split) against element properties")
+    body += H.table(["property", "model", "n metals", "slope", "intercept", "R² (structure: η²)"],
+                    [[f.prop, f.model, f.n, f.slope, f.intercept, f.r2] for f in fits])
+    if "cauchy_pressure_GPa" not in table:
+        body += '<p class="note">Cauchy pressure: not available (no elastic observable in this run).</p>'
+    if not any("d_band" in p for p in table):
+        body += ('<p class="note">d-band centre: not provided (pass --properties FILE with '
+                 '{"Cu": {"d_band_centre_eV": ...}}).</p>')
+    numbers["correlations"] = [f.to_dict() for f in fits]
+    return body
+
+
+def observables_section(run: RunData, numbers: dict) -> str | None:
+    na = [x for x in run.not_run if x["task"] == "observables"]
+    if not run.observables and not na:
+        return None
+    body = ""
+    for name, make in obs.OBSERVABLE_FIGURES.items():
+        if obs.entries_with(run.observables, name):
+            body += H.figure(png_base64(make(run.observables)), f"observable-{name}", name)
+    rows = []
+    for o in run.observables:
+        for name, res in (o.get("observables") or {}).items():
+            if isinstance(res, dict):
+                errs = res.get("errors") or {}
+                text = ", ".join(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                                 for k, v in errs.items() if not isinstance(v, (dict, list)))
+                rows.append([o.get("dataset"), o.get("label"), name, res.get("status"), res.get("wall_s"),
+                             text or res.get("error") or ""])
+    rows += [[x["dataset"], x["model"], "all", "n/a", None, x["reason"]] for x in na]
+    body += H.table(["data set", "model", "observable", "status", "wall s", "errors / reason"], rows,
+                    elements=[_elements_of(run, row[0]) for row in rows])
+    numbers["observables"] = run.observables
+    return body
+
+
+def crash_section(run: RunData, numbers: dict) -> str | None:
+    if not run.crash_tests:
+        return None
+    rows = [[c["dataset"], c["label"], x["start"], x["temperature_K"], "yes" if x["survived"] else "no",
+             x["simulated_ps"], x["time_to_failure_ps"], x["reason"] or "", x["last_good_frame"]]
+            for c in run.crash_tests for x in c["runs"]]
+    numbers["crash_tests"] = run.crash_tests
+    return ('<p class="note">Langevin NVT of each trained model from test frames of its data set (no reference '
+            "calculator needed); time to failure and the last frame that passed every check.</p>"
+            + H.table(["data set", "model", "start frame", "T K", "survived", "simulated ps", "failure at ps",
+                       "reason", "last good frame"], rows, elements=[_elements_of(run, row[0]) for row in rows]))
+
+
+def not_run_section(run: RunData) -> str | None:
+    if not run.not_run:
+        return None
+    rows = [[x["dataset"], x["model"], x["task"], x["reason"]] for x in run.not_run]
+    return ('<p class="note">Refused at planning (a task or model that cannot run on a data set), never dropped '
+            "silently.</p>" + H.table(["data set", "model", "task", "why (n/a)"], rows,
+                                      elements=[_elements_of(run, row[0]) for row in rows]))
+
+
+__all__ = ["HEATMAP_METRICS", "heatmap_figures", "learned", "split_names"]

@@ -1,0 +1,24 @@
+"""Planning-time helpers shared by the task modules: split sizes of a data set before its frames exist."""
+
+from __future__ import annotations
+
+from mlffbench.data import splits
+from mlffbench.errors import ConfigError
+
+
+def pool(dataset, spec: dict | None = None, seed: int = 0) -> tuple[int, int]:
+    """(training frames, test frames) of a data set's split ``spec`` (default: its own), from the per-frame
+    metadata known at planning (generated data: the planned trajectories)."""
+    spec = spec or dataset.base_split
+    try:
+        split = splits.base(dataset.metadata, spec, seed)
+    except ValueError as exc:
+        raise ConfigError(f"split of data set '{dataset.name}': {exc}") from None
+    return int(split.train.size), int(split.test.size)
+
+
+def generated_only(dataset, what: str) -> str | None:
+    """The refusal of a task that regenerates the data set (larger cells), for data it did not generate."""
+    if dataset.source != "generate":
+        return f"{what} regenerates the data with the TM23 protocol; data set '{dataset.name}' comes from files"
+    return None
