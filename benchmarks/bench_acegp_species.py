@@ -13,7 +13,7 @@ TM23's 200 iterations / gtol 1e-4). Each point (species, frames, n_max[, kernel 
 
   dim          B2 descriptor dimension (n_species n_max)(n_species n_max + 1)/2 (l_max + 1)
   select_s     sparse selection stage (descriptors of every frame + FLARE's max-variance rule), potential.info timings
-  kernels_s    kernel stage (descriptor gradients, label-sparse covariances, whitening, streaming QR)
+  kernels_s    kernel stage (single-bond basis or dB/dr, label-sparse covariances, whitening, streaming QR)
   hyper_s      hyperparameter optimisation (O(m^3) per likelihood evaluation, m sparse environments)
   fit_s        wall time of the whole fit call (also includes labelling bookkeeping and the final solve)
   peak_mb      peak resident memory during the fit above the resident set before it (VmHWM reset through
@@ -21,15 +21,25 @@ TM23's 200 iterations / gtol 1e-4). Each point (species, frames, n_max[, kernel 
   pred_us      prediction (energy, forces, stress) per atom, median over test frames after a warm-up
 
 ``--kernels`` runs each point with the kernel-stage implementations named (``structured``: the default, contracting
-the sparse environments with dB/dr through the B2 product structure, never forming dB/dr; ``dense``: the previous
-path, U @ dB/dr over the full descriptor dimension), so before/after come from the same run. The extrapolation to
-``--target`` (default 4 species, 1000 frames, n_max 8) scales each stage from the largest measured frame count F0
-with m = F: selection and kernels ~ F m = F^2 (each frame costs O(m) at fixed m, i.e. the kernel stage is linear in
-frames for a fixed sparse set, and m grows with F), hyperparameters ~ m^3 (same iteration count assumed).
+the sparse environments with dB/dr in the single-bond basis per central species, never forming dB/dr; ``dense``:
+the previous path, U @ dB/dr over the full descriptor dimension and all sparse environments), so before/after come
+from the same run (the streamed selection stage and the prediction path are the current ones for both).
+
+Extrapolation to ``--target`` (default 4 species, 1000 frames, n_max 8): with one sparse environment per frame,
+m = F. A frame's kernel-stage cost is O(1) (descriptors) + O(m) (covariances with the m sparse environments) +
+O(m^2) (whitening, streaming QR), i.e. the kernel stage is linear in frames for a fixed sparse set, and
+~ a F + b F^2 + c F^3 when m grows with F; the selection stage likewise (its O(m^2) is the whitening of each frame's
+variances). Both are fitted so by non-negative least squares over the measured frame counts; hyperparameters as
+c + d m^3 per iteration (m^3 per likelihood evaluation; iteration count of the largest point). The full run also
+measures the target point itself and its 1-species counterpart (n_d of 1 species = what species-compressed radial
+channels with one channel would give); ``--no-target`` skips that.
+
+Timings are wall clock on whatever else the machine runs: use the medians of repeated runs and the ratios within
+one run (dense / structured is printed when both ran).
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/bench_acegp_species.py --quick
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/bench_acegp_species.py --out /tmp/species.json
-    .venv/bin/python benchmarks/bench_acegp_species.py --species 4 --frames 1000 --n-max 8   # the goal, measured
+    .venv/bin/python benchmarks/bench_acegp_species.py --species 4 --frames 1000 --n-max 8 --no-target  # the goal only
 """
 
 from __future__ import annotations
@@ -166,17 +176,29 @@ def table(rows: list[dict]) -> str:
 
 
 def extrapolate(rows: list[dict], target: dict) -> list[dict]:
-    """Per kernel path: scale the largest-frame measured point at the target species / n_max to target frames."""
+    """Per kernel path, from the points at the target's species and n_max (m = F frames): selection and kernel
+    stages as a F + b F^2 + c F^3, hyperparameters per iteration as c + d m^3 (times the iteration count of the
+    largest point), all by non-negative least squares over the measured frame counts. Rough when every point is
+    small (--quick): there the m^2 and m^3 terms are barely visible."""
+    from scipy.optimize import nnls
+
     out = []
     for path in sorted({r["kernels"] for r in rows}):
-        same = [r for r in rows if r["kernels"] == path and r["species"] == target["species"]
-                and r["n_max"] == target["n_max"]]
+        same = sorted((r for r in rows if r["kernels"] == path and r["species"] == target["species"]
+                       and r["n_max"] == target["n_max"]), key=lambda r: r["frames"])
         if not same:
             continue
-        ref = max(same, key=lambda r: r["frames"])
-        k = target["frames"] / ref["frames"]
-        est = {"kernels": path, "from_frames": ref["frames"], "select_s": ref["select_s"] * k * k,
-               "kernels_s": ref["kernels_s"] * k * k, "hyper_s": ref["hyper_s"] * k**3}
+        F = np.array([r["frames"] for r in same], dtype=float)
+        Ft = float(target["frames"])
+        est = {"kernels": path, "from_frames": [int(f) for f in F]}
+        for stage in ("select_s", "kernels_s"):
+            t = np.array([r[stage] for r in same])
+            coef = nnls(np.stack([F, F**2, F**3], axis=1), t)[0]
+            est[stage] = float(coef @ [Ft, Ft**2, Ft**3])
+            est[stage + "_per_frame_ms"] = [round(1e3 * float(v), 1) for v in t / F]
+        per_iter = np.array([r["hyper_s"] / max(1, r["iterations"] or 1) for r in same])
+        c, d = nnls(np.stack([np.ones_like(F), F**3], axis=1), per_iter)[0]
+        est["hyper_s"] = float((c + d * Ft**3) * (same[-1]["iterations"] or 1))
         est["fit_s"] = est["select_s"] + est["kernels_s"] + est["hyper_s"]
         out.append(est)
     return out
@@ -185,9 +207,10 @@ def extrapolate(rows: list[dict], target: dict) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--point", help=argparse.SUPPRESS)
-    ap.add_argument("--quick", action="store_true", help="a ~1-2 minute run: 1, 2 and 4 species, 20/40 frames")
+    ap.add_argument("--quick", action="store_true",
+                    help="a ~1 minute run: 1, 2 and 4 species, 20 and 40 frames, n_max 8, both kernel paths")
     ap.add_argument("--species", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    ap.add_argument("--frames", type=int, nargs="+", default=[50, 100, 200])
+    ap.add_argument("--frames", type=int, nargs="+", default=[100, 200, 400])
     ap.add_argument("--n-max", type=int, nargs="+", default=[6, 8])
     ap.add_argument("--l-max", type=int, default=3)
     ap.add_argument("--cutoff", type=float, default=5.0)
@@ -197,13 +220,16 @@ def main() -> None:
     ap.add_argument("--test-frames", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--target", default="4,1000,8", help="species,frames,n_max to extrapolate to")
+    ap.add_argument("--no-target", action="store_true",
+                    help="skip measuring the target point itself (and its 1-species counterpart, the descriptor "
+                         "dimension species-compressed channels would give); --quick skips it too")
     ap.add_argument("--out", help="write the rows and the extrapolation as JSON")
     args = ap.parse_args()
     if args.point:
         print(json.dumps(run_point(json.loads(args.point))))
         return
     if args.quick:
-        args.species, args.frames, args.n_max = [1, 2, 4], [20, 40], [8]
+        args.species, args.frames, args.n_max, args.kernels = [1, 2, 4], [20, 40], [8], ["dense", "structured"]
     rows = []
     for n_max in args.n_max:
         for ns in args.species:
@@ -215,19 +241,41 @@ def main() -> None:
                     r = spawn(spec, args.threads)
                     rows.append(r)
                     print(table([r]).splitlines()[-1], flush=True)
+    ts, tf, tn = (int(v) for v in args.target.split(","))
+    target = {"species": ts, "frames": tf, "n_max": tn}
+    measured_target = []
+    if not (args.quick or args.no_target):
+        for ns in dict.fromkeys([ts, 1]):
+            spec = {"species": ns, "frames": tf, "n_max": tn, "l_max": args.l_max, "cutoff": args.cutoff,
+                    "max_iter": args.max_iter, "kernels": "structured", "test_frames": args.test_frames,
+                    "seed": args.seed}
+            r = spawn(spec, args.threads)
+            measured_target.append(r)
+            print(table([r]).splitlines()[-1], flush=True)
     print()
     print(f"l_max {args.l_max}, cutoff {args.cutoff} Å, {N_ATOMS} atoms/frame, {args.threads} thread(s); "
           f"elements {', '.join(ELEMENTS[:max(args.species)])}")
     print(table(rows))
-    ts, tf, tn = (int(v) for v in args.target.split(","))
-    target = {"species": ts, "frames": tf, "n_max": tn}
+    if measured_target:
+        print("\nmeasured at the target size:")
+        print(table(measured_target))
     est = extrapolate(rows, target)
     for e in est:
-        print(f"extrapolated to {ts} species x {tf} frames x {N_ATOMS} atoms, n_max {tn}, m = {tf} "
-              f"({e['kernels']}, from {e['from_frames']} frames): selection {e['select_s']:.0f} s + kernels "
-              f"{e['kernels_s']:.0f} s + hyperparameters {e['hyper_s']:.0f} s = {e['fit_s'] / 60:.1f} min")
+        print(f"extrapolated to {ts} species x {tf} frames x {N_ATOMS} atoms, n_max {tn}, m = {tf}, "
+              f"{args.threads} thread(s) ({e['kernels']}, from {e['from_frames']} frames; kernel stage per frame "
+              f"{e['kernels_s_per_frame_ms']} ms): selection {e['select_s']:.0f} s + kernels {e['kernels_s']:.0f} s "
+              f"+ hyperparameters {e['hyper_s']:.0f} s = {e['fit_s'] / 60:.1f} min")
+    pairs = {}
+    for r in rows:
+        pairs.setdefault((r["species"], r["frames"], r["n_max"]), {})[r["kernels"]] = r
+    ratios = [(k, v["dense"]["kernels_s"] / v["structured"]["kernels_s"], v["dense"]["fit_s"] / v["structured"]["fit_s"])
+              for k, v in pairs.items() if len(v) == 2]
+    if ratios:
+        print("dense / structured (species, frames, n_max): kernel stage, whole fit: " + "; ".join(
+            f"{k}: {a:.1f}x, {b:.1f}x" for k, a, b in ratios))
     if args.out:
-        Path(args.out).write_text(json.dumps({"rows": rows, "target": target, "extrapolated": est}, indent=1))
+        Path(args.out).write_text(json.dumps({"rows": rows, "target": target, "extrapolated": est,
+                                              "measured_target": measured_target}, indent=1))
 
 
 if __name__ == "__main__":

@@ -398,3 +398,69 @@ def test_sigma_e_validation_ml_refits_the_other_hyperparameters(emt_frames):
     assert a.info["log_marginal_likelihood"] <= ml.info["log_marginal_likelihood"] + 1e-6
     b = AceGPModel().fit(emt_frames[:7], None, {**params, "sigma_e_choice": "validation_ml"}, None)
     assert np.array_equal(a.alpha, b.alpha)
+
+
+@pytest.mark.parametrize("raw_weight", [0.0, 0.7])
+def test_single_bond_label_kernels_equal_the_dense_path(raw_weight):
+    """Training contracts the sparse environments with dB/dr in the single-bond basis, per central species and in
+    chunks of atoms (``project_pairs``); that equals U @ dB/dr (the dense path) to rounding. Three species, one of
+    them without sparse environments."""
+    from mlffbench.models.acegp.sgp import kernel_environments, label_kernels
+
+    atoms = _cell(5, alloy=True)
+    atoms.numbers[[3, 17, 22]] = 46
+    d = AceDescriptor("B2", 4.5, 4, 3, (28, 29, 46))
+    dense, bonds = d.environments(atoms, gradients=True), d.environments(atoms, bonds=True)
+    assert np.array_equal(dense.desc, bonds.desc)
+    g = np.random.default_rng(2).normal(size=dense.desc.shape)
+    assert np.array_equal(d.pair_gradient(dense, g), d.pair_gradient(bonds, g))
+    xhat, norms = unit_rows(dense.desc)
+    sparse = SparseSet(d.dim, 2, 1e-8, raw_weight, 1, float(norms.mean()))
+    idx = np.flatnonzero(dense.species < 2)[::5]
+    sparse.add(xhat[idx], dense.species[idx], norms[idx])
+    for a, b in zip(label_kernels(dense, sparse), label_kernels(bonds, sparse)):
+        assert np.allclose(a, b, rtol=0, atol=1e-12 * np.abs(a).max())
+    assert kernel_environments(d, atoms).bonds is not None
+    s, rows, W = sparse.pair_weights(d)[0]
+    q, P = d.project_pairs(bonds, W, s)
+    q1, P1 = d.project_pairs(bonds, W, s, max_block=1)  # one central atom per chunk
+    assert np.array_equal(q, q1) and np.allclose(P, P1, rtol=0, atol=1e-13 * np.abs(P).max())
+    U = sparse.U[rows]
+    assert np.allclose(P, np.einsum("ud,qad->uqa", U, dense.ddesc[q]), rtol=0, atol=1e-12 * np.abs(P).max())
+
+
+def test_trains_on_molecules_without_stress_labels_without_warnings():
+    """Non-periodic molecules (as read from extxyz with a 50 Å Lattice and pbc F F F), energy and force labels only:
+    the fit is warning-free (the noise cap of the label-less stress group used to overflow: 0.1 / (eps 1e-300)),
+    trains no stress, and predicts finite energies, exact forces and zero stress."""
+    import warnings
+
+    from ase.build import molecule
+
+    from mlffbench.models.acegp.sgp import Statistics, log_ratio_caps
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(6):
+        atoms = molecule("CH3CH2OH", cell=[50.0, 50.0, 50.0], pbc=False)
+        atoms.positions += rng.normal(scale=0.05, size=atoms.positions.shape)
+        atoms.calc = EMT()
+        frames.append(fr.labelled(atoms, atoms.get_potential_energy(), atoms.get_forces(), None))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pot = AceGPModel().fit(frames[:5], None, {"n_max": 3, "l_max": 2, "cutoff": 4.0, "sparse_per_frame": 3,
+                                                  "energy_shift": "composition", "max_iter": 30}, None)
+        energy, forces, stress = pot.evaluate(frames[5])
+    assert pot.info["labels"] == {"energy": 5, "forces": 5 * 9 * 3, "stress": 0}
+    assert np.isfinite(energy) and np.isfinite(forces).all() and np.array_equal(stress, np.zeros(6))
+    h = 1e-5
+    plus, minus = frames[5].copy(), frames[5].copy()
+    plus.positions[2, 1] += h
+    minus.positions[2, 1] -= h
+    assert forces[2, 1] == pytest.approx(-(pot.evaluate(plus)[0] - pot.evaluate(minus)[0]) / (2 * h), rel=1e-5,
+                                         abs=1e-6)
+    stats = Statistics(2)
+    stats.kmax[:] = [2.0, 0.5, 0.0]
+    caps = log_ratio_caps(stats, np.diag([0.5, 0.25]))
+    eps = np.finfo(float).eps
+    assert caps[:2] == pytest.approx(np.log(0.1 / (eps * stats.kmax[:2] / 0.25)), rel=1e-12) and caps[2] == np.inf

@@ -88,7 +88,7 @@ print(json.dumps(out))
 def check_in_env(python: str, run_dir: Path, job, d: float = 1e-4, d_strain: float = 1e-5,
                  differences: bool = True) -> dict:
     model = run_dir / "models" / job.inputs["job_id"] / "potential.json"
-    data = run_dir / "data" / "Cu" / "Cu_warm.extxyz"
+    data = run_dir / "datasets" / "Cu" / "Cu" / "Cu_warm.extxyz"
     out = subprocess.run([python, "-c", CHECK, str(model), str(data), str(d), str(d_strain), str(int(differences))],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -489,7 +489,7 @@ def test_sgdml_trains_on_one_cell_and_has_no_stress(tmp_path):
     assert math.isfinite(o["energy_per_atom.mae"]) and math.isfinite(o["forces.mae"])
     assert math.isnan(o["stress.mae"])  # sGDML predicts no stress: NaN, never a made-up zero
     model = run_dir / "models" / job.inputs["job_id"] / "potential.json"
-    data = run_dir / "data" / "Cu" / "Cu_warm.extxyz"
+    data = run_dir / "datasets" / "Cu" / "Cu" / "Cu_warm.extxyz"
     out = subprocess.run([python, "-c", SGDML_CHECK, str(model), str(data)], capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -134,6 +135,77 @@ def test_check_good_file(tmp_path):
     assert "2 frames" in result.stdout and "8 atoms" in result.stdout
 
 
+def cu_frames(n: int, stress_scale: float = 1.0, **info) -> list:
+    """Expanded / compressed EMT Cu cells (a small EOS set) with their ASE-sign eV/Å³ stress times ``stress_scale``."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    from mlffbench.frames import labelled
+
+    out = []
+    for k in range(n):
+        atoms = bulk("Cu", "fcc", a=3.61 * (0.97 + 0.01 * k), cubic=True)
+        atoms.calc = EMT()
+        out.append(labelled(atoms, atoms.get_potential_energy(), atoms.get_forces(),
+                            atoms.get_stress() * stress_scale, **info))
+    return out
+
+
+def test_check_reports_what_the_files_hold(tmp_path):
+    good = tmp_path / "good.extxyz"
+    write_frames(good, cu_frames(3, config_type="eos"))
+    entry = {"structure": {"lattice": {"matrix": [[3.6, 0, 0], [0, 3.6, 0], [0, 0, 3.6]]},
+                           "sites": [{"species": [{"element": "Cu"}], "xyz": [0, 0, 0]}]},
+             "outputs": {"energy": -3.5, "forces": [[0, 0, 0]], "stress": [1, 1, 1, 0, 0, 0]}}
+    mlearn = tmp_path / "Cu_Test.json"
+    mlearn.write_text(json.dumps([entry, entry]))
+    result = cli("check", good, mlearn)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"{good} (extxyz): 3 frames, 12 atoms, elements Cu, periodic" in out
+    assert "labels: energy 3, forces 3, stress 3 (stress read as eV/A3, tensile" in out
+    assert "groups (config_type): eos 3" in out
+    assert f"{mlearn} (mlearn): 2 frames, 2 atoms" in out
+    assert "stress 2 (stress read as kbar, compressive: positive = compression" in out
+    assert "groups (group): Cu_Test 2" in out
+    assert "stress note (2 frames): shear order of outputs.stress unknown" in out
+
+
+def fitsnap_style_file(tmp_path) -> Path:
+    """Stress in bar, positive = compressive, as FitSNAP's extxyz training files hold it."""
+    from mlffbench.units import BAR
+
+    path = tmp_path / "Ta.extxyz"
+    write_frames(path, cu_frames(5, stress_scale=-1 / BAR))
+    return path
+
+
+def test_check_undeclared_bar_stress_is_one_line(tmp_path):
+    path = fitsnap_style_file(tmp_path)
+    assert_one_line_error(cli("check", path), str(path), "frame 0", "GPa is implausible", "--stress-unit bar",
+                          "stress_unit: bar", "--stress-convention compressive")
+
+
+def test_check_declared_stress_units(tmp_path):
+    path = fitsnap_style_file(tmp_path)
+    result = cli("check", path, "--stress-unit", "bar", "--stress-convention", "compressive", "--format", "extxyz")
+    assert result.returncode == 0, result.stderr
+    assert "stress 5 (stress read as bar, compressive" in result.stdout
+
+
+def test_check_several_files_one_line_per_bad_file(tmp_path):
+    good = tmp_path / "good.extxyz"
+    write_frames(good, cu_frames(1))
+    bad = tmp_path / "bad.extxyz"
+    bad.write_text(good.read_text().replace("energy=", 'energy="-7.0 eV" old_energy=', 1))
+    result = cli("check", bad, good, tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [f"mlffbench: error: {bad}: frame 0: energy is not a number: '-7.0 eV'",
+                                          f"mlffbench: error: {tmp_path}: is a directory, not a data file"]
+    assert f"{good} (extxyz): 1 frames, 4 atoms" in result.stdout
+
+
 @pytest.mark.parametrize("element, needle", [("Xx", "Xx"), ("Os", "Os")])
 def test_generate_bad_element(tmp_path, element, needle):
     result = cli("generate", "--elements", element, "--out", tmp_path / "out")
@@ -196,7 +268,7 @@ def test_run_then_status(tmp_path):
     # the same tables come out of the stored results
     assert again.stdout.split("\nAccuracy")[1] == out.split("\nAccuracy")[1]
 
-    data_file = run_dir / "data" / "Cu" / "Cu_warm.extxyz"
+    data_file = run_dir / "datasets" / "Cu" / "Cu" / "Cu_warm.extxyz"
     check = cli("check", data_file, "--require", "energy,forces,stress")
     assert check.returncode == 0 and "10 frames" in check.stdout
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from mlffbench.config import (
-    DataConfig, ModelConfig, RunConfig, SplitConfig, builtin_configs, from_dict, load_config, to_dict,
+    DataConfig, FilesConfig, ModelConfig, RunConfig, SplitConfig, builtin_configs, from_dict, load_config, to_dict,
 )
 from mlffbench.errors import ConfigError
 
@@ -52,10 +52,48 @@ def test_file_config_and_types(tmp_path):
     assert config.models == [ModelConfig("acegp", "me", {"train_on": ["energy", "forces"]})]
 
 
-def test_empty_file_gives_defaults(tmp_path):
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "{}\n"])
+def test_empty_config_is_an_error_not_the_default_run(tmp_path, text):
     path = tmp_path / "empty.yaml"
-    path.write_text("")
-    assert to_dict(load_config(path)) == to_dict(RunConfig())
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"empty\.yaml: the config is empty"):
+        load_config(path)
+
+
+def test_datasets_entries_are_tagged_by_source_and_paths_resolve(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({
+        "datasets": [{"source": "files", "name": "mine", "files": ["data/*.xyz"], "test_files": ["/abs/t.xyz"],
+                      "stress_unit": "GPa", "split": {"kind": "random", "test_fraction": 0.2}},
+                     {"source": "generate", "name": "emt", "elements": ["Cu"], "labeler": "emt"}],
+        "models": [{"name": "mean_energy"}],
+    }))
+    config = load_config(path)
+    assert config.data is None  # no 'data' shorthand: only the named entries
+    files, generated = config.datasets
+    assert isinstance(files, FilesConfig) and isinstance(generated, DataConfig)
+    assert files.files == [str(tmp_path / "data/*.xyz")] and files.test_files == ["/abs/t.xyz"]
+    assert files.split.kind == "random" and files.split.test_fraction == 0.2
+    assert [k for k, _ in config.entries()] == ["datasets[0]", "datasets[1]"]
+
+
+@pytest.mark.parametrize(
+    "entry, needle",
+    [
+        ({"source": "nope", "name": "x"}, r"datasets\[0\]\.source: must be one of generate, files"),
+        ({"source": "files", "name": "x"}, r"datasets\[0\]\.files: needs at least one"),
+        ({"source": "files", "name": "a b", "files": ["f.xyz"]}, r"datasets\[0\]\.name: 'a b' is not a usable"),
+        ({"source": "files", "name": "x", "files": ["f.xyz"], "stress_unit": "psi"}, r"stress_unit: 'psi'"),
+        ({"source": "files", "name": "x", "files": ["f.xyz"], "stress_convention": "up"}, r"stress_convention"),
+        ({"source": "files", "name": "x", "files": ["f.xyz"], "split": {"kind": "k"}}, r"split\.kind: must be"),
+        ({"source": "generate", "elements": []}, r"datasets\[0\]\.elements: an empty list"),
+    ],
+)
+def test_dataset_entry_errors_name_the_key(tmp_path, entry, needle):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"datasets": [entry], "models": [{"name": "mean_energy"}]}))
+    with pytest.raises(ConfigError, match=needle):
+        load_config(path)
 
 
 @pytest.mark.parametrize(
@@ -85,7 +123,6 @@ def test_from_dict_rejects_unknown_keys_with_dotted_path(data, key):
         ({"data": {"min_length": "7"}}, "data.min_length"),
         ({"data": {"elements": 5}}, "data.elements"),
         ({"data": {"temperatures": {"cold": "x"}}}, "data.temperatures.cold"),
-        ({"data": None}, "data"),
         ({"seed": "0"}, "seed"),
         ({"models": {"name": "labeler"}}, "models"),
         ({"models": [{"label": "x"}]}, "models[0].name"),  # required key missing

@@ -112,7 +112,7 @@ def test_flare_trains_through_engine_and_reloads(tmp_path, flare_python):
     assert job.result["model_info"]["package"] == "mir-flare" and job.result["model_info"]["version"] == "1.4.0"
 
     model = run_dir / "models" / job.inputs["job_id"] / "potential.json"
-    out = subprocess.run([python, "-c", CHECK, str(model), str(run_dir / "data" / "Cu" / "Cu_warm.extxyz")],
+    out = subprocess.run([python, "-c", CHECK, str(model), str(run_dir / "datasets" / "Cu" / "Cu" / "Cu_warm.extxyz")],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     checked = json.loads(out.stdout.strip().splitlines()[-1])

@@ -96,7 +96,8 @@ def test_plan_shape_and_keys(tmp_path):
     assert len(points) == 4 and "grid:Cu:b2:cutoff=3.5:n_max=2" in jobs
     best = jobs["grid:Cu:b2:best=force_mae"]
     assert set(best.after) == {p.key for p in points} and best.inputs["after"] == list(best.after)
-    assert best.inputs["split"] == {"kind": "tm23_full"} and best.depends == (jobs["data:Cu"].key,)
+    assert best.inputs["split"] == {"kind": "last", "test_last": CFG["split"]["test_last"]}
+    assert best.depends == (jobs["data:Cu"].key,)
     again = {j.name: j.key for j in plan(tmp_path, CFG)}
     assert again == {name: j.key for name, j in jobs.items()}  # deterministic keys
     # the retrain is keyed by what it waits for: another grid gives another retrain key, same data key
@@ -248,21 +249,22 @@ def test_large_cell_grid_reads_the_large_frames(tmp_path):
 
     jobs = run(tmp_path, LARGE_CFG, tmp_path / "run")
     assert all(j.status == "done" for j in jobs.values()), [(j.name, j.error) for j in jobs.values()]
-    small, large = jobs["data:Cu"], jobs["data:Cu:grid-large"]
-    assert large.inputs["variant"] == "grid-large" and large.inputs["data"]["temperatures"] == {"melt": 1.25}
+    small, large = jobs["data:Cu"], jobs["data:Cu@grid-large"]
+    assert large.inputs["name"] == "Cu@grid-large" and large.inputs["data"]["temperatures"] == {"melt": 1.25}
     n_large = large.result["cell"]["natoms"]
     assert small.result["cell"]["natoms"] == 31 and n_large > 3 * 31
-    frames = read_frames(tmp_path / "run" / "data-grid-large" / "Cu" / "Cu_melt.extxyz", require=("energy", "forces"))
+    frames = read_frames(tmp_path / "run" / "datasets" / "Cu@grid-large" / "Cu" / "Cu_melt.extxyz", require=("energy", "forces"))
     assert len(frames) == 16 and len(frames[0]) == n_large
-    assert not (tmp_path / "run" / "data-grid-large" / "Cu" / "Cu_cold.extxyz").exists()
+    assert not (tmp_path / "run" / "datasets" / "Cu@grid-large" / "Cu" / "Cu_cold.extxyz").exists()
     points = [j for j in jobs.values() if j.kind == "fit_score" and "grid" in j.result["point"]]
     assert len(points) == 2
     for j in points:  # every grid job trained and tested on large-cell frames only
-        assert set(j.inputs["data_variants"].values()) == {large.key} and j.inputs["split"]["data"] == "grid-large"
+        assert j.inputs["variants"]["grid-large"]["data_key"] == large.key and j.inputs["split"]["data"] == "grid-large"
+        assert large.key in j.depends
         r = j.result
         assert r["n_train"] == 8 and r["n_train_atoms"] == 8 * n_large
         assert r["tests"]["test"]["n_test"] == 4 and r["tests"]["test"]["n_atoms"] == 4 * n_large
-        assert set(r["tests"]["test"]["by_temperature"]) == {"melt"}
+        assert set(r["tests"]["test"]["by_group"]) == {"melt"}
         assert 0 < r["tests"]["test"]["overall"]["forces.percent"] < 100
     best = jobs["grid:Cu:b2:best=force_mae"]  # the retrain: the large set's full split (3 held-out melt frames)
     assert best.result["n_train_atoms"] == 13 * n_large and best.result["tests"]["test"]["n_test"] == 3
@@ -274,9 +276,10 @@ def test_large_cell_grid_keys_and_notes(tmp_path):
     from mlffbench.engine.runner import protocol_notes
 
     main = {j.name: j for j in plan(tmp_path, CFG)}
-    assert "data_variants" not in main["grid:Cu:b2:cutoff=3.5:n_max=2"].inputs  # data: main is unchanged
-    assert main["grid:Cu:b2:cutoff=3.5:n_max=2"].inputs["split"] == {"kind": "grid", "train_frames": 12,
-                                                                      "test_frames": 8}
+    assert "variants" not in main["grid:Cu:b2:cutoff=3.5:n_max=2"].inputs  # data: main is unchanged
+    assert main["grid:Cu:b2:cutoff=3.5:n_max=2"].inputs["split"] == {
+        "kind": "grid", "base": {"kind": "last", "test_last": CFG["split"]["test_last"]}, "train_frames": 12,
+        "test_frames": 8}
     path = tmp_path / "large.yaml"
     path.write_text(yaml.safe_dump(LARGE_CFG))
     notes = protocol_notes(load_config(path))
@@ -288,7 +291,7 @@ def test_large_cell_grid_keys_and_notes(tmp_path):
     assert any("640-atom Os" in n for n in fs_notes)
     fs_jobs = MainJob(fs, tmp_path / "never").plan()
     assert len([j for j in fs_jobs if j.kind == "fit_score"]) == 4 * 13 * 5
-    assert [j.name for j in fs_jobs if j.kind == "data"] == ["data:Ti", "data:Ti:grid-large"]
+    assert [j.name for j in fs_jobs if j.kind == "data"] == ["data:Ti", "data:Ti@grid-large"]
     assert load_config("quick").tasks.grid is None and load_config("tm23").tasks.grid.data == "main"
 
 

@@ -1,4 +1,5 @@
-"""Readers and writer of mlffbench.data.io: round trips, TM23 names, mlearn JSON units/sign/shear order, bad files."""
+"""Readers and writer of mlffbench.data.io: round trips, TM23 names, mlearn JSON units/sign/shear order, declared
+stress units and sign, bad files."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ import ase.db
 import ase.io
 import numpy as np
 import pytest
+from ase import Atoms
 from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from mlffbench import frames as fr
 from mlffbench.data import io
 from mlffbench.data.io import parse_tm23_name, read_frames, write_frames
 from mlffbench.errors import DataError
-from mlffbench.units import KBAR
+from mlffbench.units import BAR, GPA, KBAR, canonical_stress_unit, stress_factor
 
 MLEARN = Path("/work/shared/data/mlearn")
 ASE_VASP_DATA = Path(ase.__file__).parent / "test" / "testdata" / "vasp"
@@ -413,4 +418,263 @@ def test_mlearn_energy_not_a_number(tmp_path):
     entry = mlearn_entry()
     entry["outputs"]["energy"] = "-7.0"
     with pytest.raises(DataError, match=r"entry 0: 'outputs.energy' is not a number"):
+        read_frames(write_json(tmp_path / "bad.json", [entry]))
+
+
+# --- stress units, sign convention and shear order ---------------------------------------------------------
+
+BAR_PER_EV_A3 = 1.0 / BAR
+
+
+def emt_cells(scales=(0.97, 0.98, 0.99, 1.0, 1.01, 1.02, 1.03), shears=(), rattle=0.0):
+    """(atoms, energy, forces, 3x3 ASE stress) of EMT Cu cells: scaled copies and copies sheared in a plane."""
+    out = []
+    cells = [np.eye(3) * s for s in scales]
+    for (i, j), gamma in shears:
+        deformation = np.eye(3)
+        deformation[j, i] = gamma  # lattice vector j gains a component along axis i: shear in the (i, j) plane
+        cells.append(deformation)
+    for k, deformation in enumerate(cells):
+        atoms = bulk("Cu", "fcc", 3.61, cubic=True)
+        atoms.set_cell(atoms.cell.array @ deformation, scale_atoms=True)
+        if rattle:
+            atoms.rattle(rattle, seed=k)
+        atoms.calc = EMT()
+        out.append((atoms, atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(voigt=False)))
+    return out
+
+
+def write_xyz(path: Path, cells, stress=lambda s: s, key="stress", energy=None, pbc="T T T") -> Path:
+    """Hand-written extended XYZ: ``key`` holds ``stress(σ_ASE 3x3)`` flattened (or any numbers it returns)."""
+    lines = []
+    for k, (atoms, e, forces, sigma) in enumerate(cells):
+        value = np.ravel(stress(sigma))
+        label = f' {key}="{" ".join(repr(float(x)) for x in value)}"' if key else ""
+        lattice = " ".join(repr(float(x)) for x in atoms.cell.array.ravel())
+        lines += [str(len(atoms)), f'Lattice="{lattice}" Properties=species:S:1:pos:R:3:forces:R:3 '
+                                   f'energy={energy[k] if energy else repr(float(e))}{label} pbc="{pbc}"']
+        lines += [" ".join([s] + [repr(float(x)) for x in (*p, *f)])
+                  for s, p, f in zip(atoms.get_chemical_symbols(), atoms.positions, forces)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_stress_factor_units_and_aliases():
+    assert stress_factor("eV/A3", "tensile") == 1.0
+    assert stress_factor("kbar", "compressive") == pytest.approx(-KBAR)
+    assert stress_factor("gpa", "tensile") == pytest.approx(GPA)
+    for alias in ("eV/Å3", "eV/Å^3", "eV/A^3", "ev/a3"):
+        assert canonical_stress_unit(alias) == "eV/A3"
+    assert canonical_stress_unit("psi") is None
+    with pytest.raises(ValueError, match="eV/A3, GPa, kbar, bar"):
+        stress_factor("psi", "tensile")
+
+
+def test_fitsnap_style_bar_compressive_stress(tmp_path):
+    """FitSNAP's Ta extxyz files hold stress in bar, positive = compressive: by default that is a 1e7 GPa stress."""
+    cells = emt_cells()
+    path = write_xyz(tmp_path / "Ta.xyz", cells, stress=lambda s: -s * BAR_PER_EV_A3)
+    with pytest.raises(DataError) as err:
+        read_frames(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: frame 0: stress component") and "GPa is implausible" in message
+    for needle in ("looks like bar", "--stress-unit bar", "stress_unit: bar", "--stress-convention compressive"):
+        assert needle in message
+    frames = read_frames(path, stress_unit="bar", stress_convention="compressive")
+    for frame, (*_, sigma) in zip(frames, cells):
+        np.testing.assert_allclose(fr.label(frame, "stress"), full_3x3_to_voigt_6_stress(sigma), atol=1e-12)
+
+
+def test_implausible_stress_suggests_the_largest_plausible_unit(tmp_path):
+    path = write_xyz(tmp_path / "gpa.xyz", emt_cells(scales=(1.0,)), stress=lambda s: np.diag([50.0, 50.0, 50.0]))
+    with pytest.raises(DataError, match=r"frame 0: .*looks like GPa \(or kbar\): declare it with --stress-unit GPa"):
+        read_frames(path)
+
+
+def test_inverted_stress_sign_is_detected(tmp_path):
+    """EOS copies of a cell: read with the wrong convention, the energy runs against the stress's work."""
+    cells = emt_cells()
+    path = write_xyz(tmp_path / "eos.xyz", cells, stress=lambda s: -s / GPA)  # GPa, compressive-positive
+    with pytest.raises(DataError, match=r"eos\.xyz: the stress sign looks inverted: in 7 strained copies .*"
+                                        r"--stress-convention compressive or stress_convention: compressive"):
+        read_frames(path, stress_unit="GPa")
+    frames = read_frames(path, stress_unit="GPa", stress_convention="compressive")
+    np.testing.assert_allclose(fr.label(frames[0], "stress"), full_3x3_to_voigt_6_stress(cells[0][3]), atol=1e-12)
+
+
+def test_sign_check_never_judges_md_frames(tmp_path):
+    """Rattled frames (MD-like: moving atoms, large forces) are no strained copies, whatever their volumes."""
+    path = write_xyz(tmp_path / "md.xyz", emt_cells(rattle=0.1), stress=lambda s: -s)
+    assert len(read_frames(path)) == 7
+
+
+def test_unknown_stress_unit_or_convention_lists_the_allowed(tmp_path):
+    path = write_xyz(tmp_path / "x.xyz", emt_cells(scales=(1.0,)))
+    with pytest.raises(DataError, match=r"x\.xyz: unknown stress unit 'psi'; use one of eV/A3, GPa, kbar, bar"):
+        read_frames(path, stress_unit="psi")
+    with pytest.raises(DataError, match="unknown stress convention 'positive'; use one of tensile, compressive"):
+        read_frames(path, stress_convention="positive")
+    assert read_frames(path, stress_unit="eV/Å^3", stress_convention="tensile")
+
+
+def test_vasp_outputs_refuse_declared_units(tmp_path):
+    path = tmp_path / "OUTCAR"
+    path.write_text("not read: the declaration is refused first\n")
+    with pytest.raises(DataError, match="OUTCAR: vasp-out files carry their own units"):
+        read_frames(path, stress_unit="kbar")
+    with pytest.raises(DataError, match="do not declare shear_order"):
+        read_frames(path, shear_order="xy,yz,zx")
+
+
+def test_extxyz_six_number_stress_with_declared_shear_order(tmp_path):
+    (cell,) = emt_cells(scales=(), shears=[((0, 1), 0.02)])
+    sigma = cell[3]
+    lammps_order = [sigma[0, 0], sigma[1, 1], sigma[2, 2], sigma[0, 1], sigma[0, 2], sigma[1, 2]]  # xy, xz, yz
+    path = write_xyz(tmp_path / "six.xyz", [cell], stress=lambda s: lammps_order)
+    (frame,) = read_frames(path, shear_order="xy,xz,yz")
+    np.testing.assert_allclose(fr.label(frame, "stress"), full_3x3_to_voigt_6_stress(sigma), atol=1e-12)
+
+
+def test_ase_db_declared_stress_unit(tmp_path):
+    (cell,) = emt_cells(scales=(1.01,))
+    atoms = cell[0].copy()
+    atoms.calc = SinglePointCalculator(atoms, energy=cell[1], forces=cell[2],
+                                       stress=full_3x3_to_voigt_6_stress(-cell[3] / KBAR))  # kbar, compressive
+    path = tmp_path / "kbar.db"
+    with ase.db.connect(path) as db:
+        db.write(atoms)
+    (frame,) = read_frames(path, stress_unit="kbar", stress_convention="compressive")
+    np.testing.assert_allclose(fr.label(frame, "stress"), full_3x3_to_voigt_6_stress(cell[3]), atol=1e-12)
+
+
+# --- bad extxyz labels -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("energy", ["abc", '"-7.0 eV"', "T"])
+def test_extxyz_energy_not_a_number(tmp_path, energy):
+    cells = emt_cells(scales=(1.0, 1.0))
+    path = write_xyz(tmp_path / "e.xyz", cells, energy=["-7.0", energy])
+    with pytest.raises(DataError) as err:
+        read_frames(path)
+    assert str(err.value).startswith(f"{path}: frame 1: energy is not a number: ")
+    assert "\n" not in str(err.value)
+
+
+def test_extxyz_non_symmetric_stress(tmp_path):
+    asymmetric = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]]) * 1e-3
+    path = write_xyz(tmp_path / "s.xyz", emt_cells(scales=(1.0,)), stress=lambda s: asymmetric)
+    with pytest.raises(DataError, match=r"s\.xyz: frame 0: stress is not symmetric"):
+        read_frames(path)
+    nearly = np.diag([1.0, 2.0, 3.0]) * 1e-2 + np.triu(np.full((3, 3), 1e-10), 1)  # rounding-size asymmetry passes
+    path = write_xyz(tmp_path / "ok.xyz", emt_cells(scales=(1.0,)), stress=lambda s: nearly)
+    np.testing.assert_allclose(fr.label(read_frames(path)[0], "stress")[:3], [1e-2, 2e-2, 3e-2])
+
+
+def test_extxyz_stress_of_wrong_length(tmp_path):
+    path = write_xyz(tmp_path / "s.xyz", emt_cells(scales=(1.0,)), stress=lambda s: [1e-3] * 4)
+    with pytest.raises(DataError, match=r"frame 0: stress has 4 numbers, expected 6 \(Voigt\) or 9 \(3x3\)"):
+        read_frames(path)
+
+
+def test_extxyz_virial_becomes_stress(tmp_path):
+    cells = emt_cells(scales=(0.99, 1.01))
+    path = write_xyz(tmp_path / "v.xyz", cells, key="virial", stress=lambda s: -s * 3.61**3)  # virial = -V σ
+    frames = read_frames(path, require=("stress",))
+    for frame, (atoms, *_, sigma) in zip(frames, cells):
+        expected = full_3x3_to_voigt_6_stress(sigma) * 3.61**3 / atoms.get_volume()
+        np.testing.assert_allclose(fr.label(frame, "stress"), expected, atol=1e-12)
+        assert "virial" in frame.info["stress_note"]
+    with pytest.raises(DataError, match="frame 0: the stress comes from virial="):
+        read_frames(path, stress_unit="GPa")
+
+
+def test_mixed_periodic_and_non_periodic_frames(tmp_path):
+    frames = make_frames(3)
+    molecule = Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]])
+    frames[2] = fr.labelled(molecule, -1.0, np.zeros((2, 3)), None)
+    path = tmp_path / "mixed.xyz"
+    write_frames(path, frames)
+    with pytest.raises(DataError, match=r"mixed\.xyz: frame 2: pbc F F F differs from frame 0's T T T"):
+        read_frames(path)
+
+
+def test_directory_given_as_file(tmp_path):
+    with pytest.raises(DataError, match=f"{tmp_path}: is a directory"):
+        read_frames(tmp_path)
+
+
+# --- mlearn-style JSON: outputs.stress, shear order, group --------------------------------------------------
+
+
+def mlearn_json(path: Path, cells, order=("xy", "yz", "zx"), key="stress", group=None) -> Path:
+    """Cells as mlearn-style entries: stress in kbar, positive = compressive, shear numbers in ``order``."""
+    entries = []
+    for atoms, energy, forces, sigma in cells:
+        kbar = -sigma / KBAR
+        index = {"xy": (0, 1), "yz": (1, 2), "zx": (0, 2)}
+        raw = [kbar[0, 0], kbar[1, 1], kbar[2, 2]] + [kbar[index[name]] for name in order]
+        entry = {"structure": {"lattice": {"matrix": atoms.cell.array.tolist()},
+                               "sites": [{"species": [{"element": s, "occu": 1}], "xyz": p.tolist()}
+                                         for s, p in zip(atoms.get_chemical_symbols(), atoms.positions)]},
+                 "num_atoms": len(atoms), "outputs": {"energy": energy, "forces": forces.tolist(), key: raw}}
+        if group is not None:
+            entry["group"] = group
+        entries.append(entry)
+    return write_json(path, entries)
+
+
+SHEARS = [((0, 1), 0.02), ((0, 1), -0.01), ((1, 2), 0.02), ((0, 2), -0.02)]
+
+
+def test_mlearn_outputs_stress_with_detected_shear_order(tmp_path):
+    """The NbMoTaW-style key, no group, an order found from the cells sheared in one plane."""
+    cells = emt_cells(shears=SHEARS)
+    frames = read_frames(mlearn_json(tmp_path / "Cu_Elastic.json", cells, order=("xy", "zx", "yz")))
+    for frame, (*_, sigma) in zip(frames, cells):
+        np.testing.assert_allclose(fr.label(frame, "stress"), full_3x3_to_voigt_6_stress(sigma), atol=1e-12)
+        assert frame.info["shear_order"] == "xy,zx,yz"
+        assert frame.info["shear_order_source"] == "detected from 4 sheared cells"
+        assert frame.info[fr.GROUP] == "Cu_Elastic"  # the file stem, not a composition label
+
+
+def test_mlearn_shear_order_not_detectable_is_nan_and_noted(tmp_path):
+    frames = read_frames(mlearn_json(tmp_path / "eos.json", emt_cells()))
+    for frame in frames:
+        assert np.isfinite(fr.label(frame, "stress")[:3]).all() and np.isnan(fr.label(frame, "stress")[3:]).all()
+        assert "no strained copy of a cell in the file is sheared in a single plane" in frame.info["stress_note"]
+        assert "shear_order" in frame.info["stress_note"]
+
+
+def test_mlearn_declared_shear_order(tmp_path):
+    cells = emt_cells(scales=(1.0,), shears=SHEARS[:1])
+    frames = read_frames(mlearn_json(tmp_path / "d.json", cells, order=("yz", "xy", "zx")), shear_order="yz,xy,zx")
+    np.testing.assert_allclose(fr.label(frames[1], "stress"), full_3x3_to_voigt_6_stress(cells[1][3]), atol=1e-12)
+    assert frames[1].info["shear_order_source"] == "declared"
+    with pytest.raises(DataError, match=r"d\.json: shear_order 'xy,xy,zx' must name yz, xz and xy once each"):
+        read_frames(tmp_path / "d.json", shear_order="xy,xy,zx")
+
+
+@pytest.mark.parametrize("element", ["Cu", "Si"])
+def test_mlearn_shear_detection_agrees_with_the_table(tmp_path, element):
+    """The real mlearn data with its stress under outputs.stress: the order detected is the table's."""
+    entries = json.loads(mlearn_file(element).read_text())
+    for entry in entries:
+        entry["outputs"]["stress"] = entry["outputs"].pop("virial_stress")
+    detected = read_frames(write_json(tmp_path / "renamed.json", entries))
+    assert detected[0].info["shear_order_source"].startswith("detected from")
+    for frame, table in zip(detected, read_frames(mlearn_file(element))):
+        np.testing.assert_array_equal(fr.label(frame, "stress"), fr.label(table, "stress"))
+
+
+@pytest.mark.parametrize("group, expected", [("Ta-Mo", "g"), ("Ni3Mo", "g"), ("Cu", "g"), (None, "g"),
+                                             ("Elastic", "Elastic"), ("AIMD-NVT", "AIMD-NVT")])
+def test_mlearn_group_is_never_a_composition_label(tmp_path, group, expected):
+    (frame,) = read_frames(mlearn_json(tmp_path / "g.json", emt_cells(scales=(1.0,)), group=group))
+    assert frame.info[fr.GROUP] == expected
+
+
+def test_mlearn_unknown_stress_key_is_not_dropped(tmp_path):
+    entry = mlearn_entry()
+    entry["outputs"]["virial"] = entry["outputs"].pop("virial_stress")
+    with pytest.raises(DataError, match=r"entry 0: unknown stress key 'outputs.virial'"):
         read_frames(write_json(tmp_path / "bad.json", [entry]))

@@ -64,7 +64,7 @@ def test_all_jobs_done(cu_run):
     assert sorted(j.name for j in jobs) == ["accuracy:Cu:labeler", "accuracy:Cu:mean_energy", "data:Cu"]
     assert all(j.status == "done" and j.attempts == 1 and j.error is None for j in jobs), jobs
     for label in ("cold", "warm", "melt"):
-        frames = read_frames(run_dir / "data" / "Cu" / f"Cu_{label}.extxyz", require=("energy", "forces", "stress"))
+        frames = read_frames(run_dir / "datasets" / "Cu" / "Cu" / f"Cu_{label}.extxyz", require=("energy", "forces", "stress"))
         assert len(frames) == 10
     store = RunStore(run_dir)
     assert store.counts() == {"done": 3, "running": 0, "failed": 0, "pending": 0}
@@ -97,19 +97,19 @@ def test_mean_energy_baseline(cu_run):
     assert o["energy_per_atom.mae"] > 0
 
 
-def test_by_temperature(cu_run):
+def test_by_group(cu_run):
     _, jobs, _ = cu_run
     for name in ("accuracy:Cu:labeler", "accuracy:Cu:mean_energy"):
-        by_t = by_name(jobs)[name].result["tests"]["test"]["by_temperature"]
+        by_t = by_name(jobs)[name].result["tests"]["test"]["by_group"]
         assert set(by_t) == {"cold", "warm", "melt"}
-    mean = by_name(jobs)["accuracy:Cu:mean_energy"].result["tests"]["test"]["by_temperature"]
+    mean = by_name(jobs)["accuracy:Cu:mean_energy"].result["tests"]["test"]["by_group"]
     # hotter trajectories have larger forces, so the zero-force baseline errs more
     assert mean["cold"]["forces.mae"] < mean["warm"]["forces.mae"] < mean["melt"]["forces.mae"]
 
 
 def test_rerun_does_no_new_work(cu_run):
     run_dir, first, first_seconds = cu_run
-    data_files = sorted((run_dir / "data").rglob("*.extxyz"))
+    data_files = sorted((run_dir / "datasets").rglob("*.extxyz"))
     mtimes = [p.stat().st_mtime_ns for p in data_files]
     jobs, seconds = run_main(TINY, run_dir, run_dir.parent / "again.yaml")
     assert [j.key for j in jobs] == [j.key for j in first]
@@ -283,7 +283,7 @@ def _final_state(run_dir: Path) -> tuple[dict, dict]:
     conn.close()
     assert rows and all(status == "done" for _, status, _ in rows), rows
     scores = {name: json.loads(result)["tests"] for name, _, result in rows}
-    data = {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in sorted((run_dir / "data").rglob("*.extxyz"))}
+    data = {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in sorted((run_dir / "datasets").rglob("*.extxyz"))}
     return scores, data
 
 
@@ -321,7 +321,7 @@ def test_kill9_resume_matches_uninterrupted_run(tmp_path):
         assert got_data[name] == ref_data[name], name
 
     # every data file parses as complete data; temporaries of killed writes (if any) are never data files
-    for path in (resumed_dir / "data").rglob("*"):
+    for path in (resumed_dir / "datasets").rglob("*"):
         if path.is_file() and path.suffix == ".extxyz":
             frames = read_frames(path, require=("energy", "forces", "stress"))
             assert len(frames) == 30

@@ -40,17 +40,17 @@ def size_run(tmp_path_factory):
 def test_two_data_sets_in_their_own_folders(size_run):
     run_dir, jobs = size_run
     assert all(j.status == "done" for j in jobs.values()), [(j.name, j.error) for j in jobs.values()]
-    small, large = jobs["data:Cu"], jobs["data:Cu:large"]
-    assert small.key != large.key and large.inputs["variant"] == "large"
+    small, large = jobs["data:Cu"], jobs["data:Cu@large"]
+    assert small.key != large.key and large.inputs["name"] == "Cu@large"
     assert small.result["cell"]["natoms"] == 31  # TM23 7 Å Cu cell minus the vacancy
     assert large.result["cell"]["natoms"] > 3 * small.result["cell"]["natoms"]
     for label in ("cold", "warm", "melt"):
-        assert len(read_frames(run_dir / "data" / "Cu" / f"Cu_{label}.extxyz")) == 20
-        frames = read_frames(run_dir / "data-large" / "Cu" / f"Cu_{label}.extxyz", require=("energy", "forces"))
+        assert len(read_frames(run_dir / "datasets" / "Cu" / "Cu" / f"Cu_{label}.extxyz")) == 20
+        frames = read_frames(run_dir / "datasets" / "Cu@large" / "Cu" / f"Cu_{label}.extxyz", require=("energy", "forces"))
         assert len(frames) == 10 and len(frames[0]) == large.result["cell"]["natoms"]
     # the size jobs wait for both data sets; the accuracy job only for the main one
-    assert set(jobs["size_extensivity:Cu:b2:train=small"].inputs["data_variants"].values()) == {large.key}
-    assert "data_variants" not in jobs["accuracy:Cu:b2"].inputs
+    assert jobs["size_extensivity:Cu:b2:train=small"].inputs["variants"]["large"]["data_key"] == large.key
+    assert "variants" not in jobs["accuracy:Cu:b2"].inputs
 
 
 def test_both_directions_scored_with_ratios(size_run):

@@ -81,7 +81,7 @@ def test_learning_curve_is_nested_fitted_and_swept(jobs):
         assert row.force_mae[-1] < row.force_mae[0]  # more data, smaller error
         assert row.force is not None and row.force.b < 0 and 0 <= row.force.r2 <= 1
     table = results_table(list(jobs.values()))
-    for title in ("Accuracy", "Temperature transfer", "Learning curves"):
+    for title in ("Accuracy", "Transfer (group hold-out)", "Learning curves"):
         assert title in table
     assert "l_max=1" in table and "l_max=2" in table
 

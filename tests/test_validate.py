@@ -11,7 +11,7 @@ from ase.build import bulk
 
 from mlffbench import frames as fr
 from mlffbench.data.io import check_file, read_frames, write_frames
-from mlffbench.data.validate import validate_frames
+from mlffbench.data.validate import check_stress_plausible, validate_frames
 from mlffbench.errors import DataError
 
 SRC = "some/file.xyz"
@@ -158,3 +158,29 @@ def test_fast_enough_for_thousands_of_frames():
     start = time.perf_counter()
     validate_frames(many, SRC)
     assert time.perf_counter() - start < 10.0
+
+
+def test_stress_label_needs_a_fully_periodic_cell():
+    molecule = Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]])
+    bad([fr.labelled(molecule, 0.0, np.zeros((2, 3)), np.zeros(6))],
+        "frame 0: stress label on a non-periodic frame (a molecule has no stress), pbc F F F")
+    slab = frame()
+    slab.pbc = [True, True, False]
+    bad([slab], "frame 0: stress label on a partly periodic frame, pbc T T F; stress needs a fully periodic cell")
+    slab.calc.results.pop("stress")
+    validate_frames([slab], SRC)
+
+
+def test_pbc_must_be_the_same_for_every_frame():
+    fs = frames()
+    fs[1].calc.results.pop("stress")
+    fs[1].pbc = [True, True, False]
+    bad(fs, "frame 1: pbc T T F differs from frame 0's T T T")
+
+
+def test_implausible_stress_where_the_format_fixes_the_unit():
+    fs = frames(2)
+    fs[1].calc.results["stress"][0] = -2.0  # eV/Å³: -320 GPa
+    with pytest.raises(DataError, match=r"frame 1: stress component -320 GPa is implausible \(\|σ\| > 160 GPa\)$"):
+        check_stress_plausible(fs, SRC)
+    check_stress_plausible(fs[:1], SRC)

@@ -174,13 +174,52 @@ def _cmd_potentials(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from mlffbench.data.io import read_frames
+    from collections import Counter
+
+    from mlffbench import frames as fr
+    from mlffbench.data.io import detect_format, read_frames, stress_declaration
+    from mlffbench.data.mlearn import SHEAR_ORDER, SHEAR_ORDER_SOURCE
+    from mlffbench.data.validate import STRESS_NOTE
+
+    def counted(counter: Counter, limit: int = 12) -> str:
+        items = [f"{value} {n}" for value, n in counter.most_common(limit)]
+        more = len(counter) - limit
+        return ", ".join(items) + (f", and {more} more" if more > 0 else "")
 
     require = tuple(x for x in args.require.split(",") if x)
-    frames = read_frames(args.file, require=require)
-    natoms = sum(len(f) for f in frames)
-    print(f"{args.file}: {len(frames)} frames, {natoms} atoms, labels ok ({', '.join(require) or 'structure only'})")
-    return 0
+    declared = {"stress_unit": args.stress_unit, "stress_convention": args.stress_convention}
+    failed = 0
+    for path in args.files:
+        try:
+            frames = read_frames(path, fmt=args.format, require=require, shear_order=args.shear_order, **declared)
+            unit, convention = stress_declaration(path, args.format, **declared)
+        except MlffbenchError as exc:  # one line per bad file; the other files are still checked
+            print(f"mlffbench: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        pbc = frames[0].pbc  # the reader refuses files that mix pbc
+        partly = f"partly periodic (pbc {' '.join('T' if p else 'F' for p in pbc)})"
+        periodic = "periodic" if pbc.all() else "non-periodic" if not pbc.any() else partly
+        elements = sorted({s for f in frames for s in f.get_chemical_symbols()})
+        print(f"{path} ({args.format or detect_format(path)}): {len(frames)} frames, {sum(len(f) for f in frames)} "
+              f"atoms, elements {' '.join(elements)}, {periodic}")
+        labels = {name: sum(fr.has_label(f, name) for f in frames) for name in ("energy", "forces", "stress")}
+        line = ", ".join(f"{name} {n}" for name, n in labels.items())
+        if labels["stress"]:
+            sign = "positive = compression" if convention == "compressive" else "positive = tension"
+            line += f" (stress read as {unit}, {convention}: {sign}; now eV/Å³, ASE sign)"
+        print(f"  labels: {line}")
+        orders = Counter(f"{f.info[SHEAR_ORDER]} ({f.info[SHEAR_ORDER_SOURCE]})" for f in frames
+                         if SHEAR_ORDER in f.info)
+        for order, n in orders.items():
+            print(f"  shear order of stress components 4-6 ({n} frames): {order}")
+        key = "config_type" if any("config_type" in f.info for f in frames) else fr.GROUP
+        groups = Counter(str(f.info[key]) for f in frames if key in f.info)
+        print(f"  groups ({key}): {counted(groups)}" if groups else "  groups: none in the file")
+        for note, n in Counter(f.info[STRESS_NOTE] for f in frames if f.info.get(STRESS_NOTE)).items():
+            print(f"  stress note ({n} frames): {note}")
+        print(f"  ok: {', '.join(require) + ' on every frame' if require else 'structure'}")
+    return 2 if failed else 0
 
 
 def _cmd_report(args) -> int:
@@ -267,9 +306,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("potentials", help="LAMMPS potential coverage of the TM23 metals", description="Which potential file labels each TM23 metal.")
     p.set_defaults(func=_cmd_potentials)
 
-    p = sub.add_parser("check", help="load and validate a data file", description="Read a data file (extxyz, ASE db, mlearn JSON, OUTCAR, vasprun.xml) and validate it.")
-    p.add_argument("file")
+    from mlffbench.units import STRESS_CONVENTIONS, STRESS_UNITS
+
+    p = sub.add_parser("check", help="load and validate data files",
+                       description="Read data files (extxyz, ASE db, mlearn JSON, OUTCAR, vasprun.xml), validate them "
+                                   "and say what they hold: frames, atoms, elements, periodicity, labels, the stress "
+                                   "units assumed, groups and stress notes.")
+    p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--require", default="energy,forces", help="labels that must be present (comma-separated; default energy,forces)")
+    p.add_argument("--format", help="file format (extxyz, db, mlearn, vasp-out, vasp-xml; default: from the name)")
+    p.add_argument("--stress-unit", help=f"unit of the files' stress: {', '.join(STRESS_UNITS)} "
+                                         "(default: the format's own; mlearn JSON kbar, others eV/A3)")
+    p.add_argument("--stress-convention", help=f"{' or '.join(STRESS_CONVENTIONS)}: positive stress means tension "
+                                               "(ASE) or compression (VASP, LAMMPS pressure, FitSNAP); default: the "
+                                               "format's own (mlearn JSON compressive, others tensile)")
+    p.add_argument("--shear-order", help='meaning of stress components 4-6 of a 6-number stress, e.g. "xy,yz,zx" '
+                                         "(default: ASE's yz,xz,xy; mlearn JSON: its table or detected)")
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("report", help="HTML report (+ CSV/JSON) of a run, from its store",

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 def format_table(header: list[str], units: list[str], rows: list[list]) -> str:
     """Columns padded to width; the first two (names) left-aligned, numbers right-aligned."""
-    cells = [header, units] + [[str(x) for x in row] for row in rows]
+    cells = [header, units] + [[_text(x) for x in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join("  ".join(x.ljust(w) if i < 2 else x.rjust(w) for i, (x, w) in enumerate(zip(row, widths)))
                      for row in cells)
+
+
+def _text(x) -> str:
+    """A cell: numbers formatted by the caller arrive as text; a quantity a data set does not have ('nan', e.g.
+    the stress of a molecule) prints as '-'."""
+    text = str(x)
+    return "-" if text in ("nan", "-nan", "+nan") else text

@@ -44,8 +44,10 @@ _FORMAT_ALIASES = {
 _STRESS_DEFAULTS = {"mlearn": ("kbar", "compressive")}
 #: a 3x3 stress may differ from its transpose by max(absolute, relative * max |σ|), eV/Å³
 _ASYMMETRY_ABS, _ASYMMETRY_REL = 1e-8, 1e-6
-# info keys the extxyz comment-line parser parks labels under until ``_extxyz_labels`` checks and converts them
+# info keys the extxyz comment-line parser parks labels under until ``_extxyz_labels`` checks and converts them;
+# stress= and virial= are renamed in the line itself, since ASE's parser refuses anything but 9 numbers for them
 _PARKED = {"energy": "_mlffbench_energy", "stress": "_mlffbench_stress", "virial": "_mlffbench_virial"}
+_STRESS_KEY = re.compile(r"(?<![\w-])(stress|virial)(?=\s*=)")
 
 
 def read_frames(path, fmt: str | None = None, index=":", require: Sequence[str] = (), stress_unit: str | None = None,
@@ -77,12 +79,12 @@ def stress_declaration(path, fmt: str | None = None, stress_unit: str | None = N
     anything else for them is a ``DataError``; so is a unit or convention that is not one of the allowed names."""
     fmt = _format(Path(path), fmt)
     default_unit, default_convention = _STRESS_DEFAULTS.get(fmt, ("eV/A3", "tensile"))
-    unit = default_unit if stress_unit is None else canonical_stress_unit(stress_unit)
-    convention = default_convention if stress_convention is None else stress_convention
+    unit, convention = stress_unit or default_unit, stress_convention or default_convention
     try:
-        stress_factor(stress_unit or unit, convention)  # names the allowed values when one is unknown
+        stress_factor(unit, convention)  # names the allowed values when one is unknown
     except ValueError as exc:
         raise DataError(f"{path}: {exc}") from None
+    unit = canonical_stress_unit(unit)
     if fmt in ("vasp-out", "vasp-xml") and (unit, convention) != ("eV/A3", "tensile"):
         raise DataError(f"{path}: {fmt} files carry their own units (ASE converts VASP's kbar to eV/Å³, ASE sign); "
                         "do not declare stress_unit / stress_convention for them")
@@ -219,14 +221,14 @@ def _read_extxyz(path: Path, index, factor: float, order) -> list[Atoms]:
 
 def _park_labels(line: str) -> dict:
     """ASE's comment-line parser, with energy / stress / virial moved out of ASE's reach (see ``_PARKED``)."""
-    info = key_val_str_to_dict(line)
-    for key, parked in _PARKED.items():
-        if key in info:
-            info[parked] = info.pop(key)
+    info = key_val_str_to_dict(_STRESS_KEY.sub(r"_mlffbench_\1", line))
+    if "energy" in info:
+        info[_PARKED["energy"]] = info.pop("energy")
     return info
 
 
 def _extxyz_labels(frame: Atoms, where: str, factor: float, order) -> None:
+    """Check the parked energy; convert the parked stress (or, without one, the virial) onto the calculator."""
     results = dict(frame.calc.results) if frame.calc is not None else {}
     energy = frame.info.pop(_PARKED["energy"], None)
     if energy is not None:
@@ -264,7 +266,7 @@ def _stress_voigt(raw, where: str, factor: float, order, key: str) -> np.ndarray
         raise DataError(f"{where}: {key} has {values.size} numbers, expected 6 (Voigt) or 9 (3x3)")
     if order not in (None, ASE_SHEAR):
         raise DataError(f"{where}: {key} is a full 3x3 tensor; shear_order applies to 6-number stresses only")
-    tensor = factor * values.reshape(3, 3)
+    tensor = factor * values.reshape(3, 3, order="F")  # ASE's extxyz order (the same for a symmetric tensor)
     asymmetry = np.abs(tensor - tensor.T)
     finite = np.isfinite(asymmetry)
     largest = np.abs(tensor[np.isfinite(tensor)]).max(initial=0.0)

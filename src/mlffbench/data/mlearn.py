@@ -25,7 +25,7 @@ from ase import Atoms
 from ase.data import chemical_symbols
 
 from mlffbench import frames as fr
-from mlffbench.data.validate import STRESS_NOTE
+from mlffbench.data.validate import STRESS_NOTE, strained_copies
 from mlffbench.errors import DataError
 
 #: Order of the three shear numbers after [xx, yy, zz] in mlearn ``virial_stress``, per element.
@@ -57,6 +57,7 @@ _FORMULA = re.compile(r"(?:[A-Z][a-z]?\d*(?:\.\d+)?)+")
 # one pair of them is off a right angle: |cos| between 0.005 and 0.2 (about 0.25-10 % shear strain), the other
 # two pairs under a tenth of that. Its stress must show one shear number at least 5x the other two.
 _MIN_SHEAR, _MAX_SHEAR, _OTHER_SHEAR, _DOMINANCE = 0.005, 0.2, 0.1, 5.0
+_MIN_COPIES, _COPY_SHIFT = 3, 0.02
 
 
 def parse_shear_order(text) -> tuple[int, int, int]:
@@ -85,58 +86,67 @@ def read_mlearn(path: Path, factor: float, declared_order: tuple[int, int, int] 
     if not isinstance(entries, list):
         raise DataError(f"{path}: expected a JSON list of mlearn entries, got {type(entries).__name__}")
     parsed = [_parse_entry(entry, path, i) for i, entry in enumerate(entries)]
-    detected: tuple | None = None  # computed on first need: (order or None, why)
+    six = [(atoms, raw) for atoms, _, _, (_, raw), _ in parsed if raw is not None and raw.shape == (6,)]
+    detected = None  # (order or None, how), found on first need
     frames = []
     for atoms, energy, forces, (key, raw), info in parsed:
-        stress = None
-        if raw is not None and raw.shape == (3, 3):
-            stress = factor * raw  # a full tensor needs no shear order
-        elif raw is not None:
+        if raw is not None and raw.shape == (6,):  # a full 3x3 tensor needs no shear order
             element = fr.element_key(atoms.get_chemical_symbols())
+            in_table = key == "virial_stress" and element in MLEARN_SHEAR_ORDER
             if declared_order is not None:
                 order, source = declared_order, "declared"
-            elif key == "virial_stress" and element in MLEARN_SHEAR_ORDER:
+            elif in_table:
                 order, source = _table_order(element), "mlearn table"
             else:
-                if detected is None:
-                    detected = detect_shear_order([(p[0].cell.array, p[3][1]) for p in parsed
-                                                   if p[3][1] is not None and p[3][1].shape == (6,)], factor)
+                detected = detected or detect_shear_order(six, factor)
                 order, source = detected
-            stress = np.full(6, np.nan)
-            stress[:3] = factor * raw[:3]
-            for value, k in zip(raw[3:], order or (None,) * 3):
-                if k is not None:
-                    stress[k] = factor * value
+            raw = _ase_order(raw, order)
             if order is not None and None not in order:
                 info[SHEAR_ORDER], info[SHEAR_ORDER_SOURCE] = shear_order_text(order), source
-            elif key == "virial_stress" and element in MLEARN_SHEAR_ORDER:
+            elif in_table:
                 info[STRESS_NOTE] = f"mlearn shear stress of {element} not trusted: 3 shear components set to NaN"
             else:
                 info[STRESS_NOTE] = (f"shear order of outputs.{key} unknown ({source}): shear components set to "
                                      "NaN; declare it (e.g. --shear-order xy,yz,zx or shear_order: xy,yz,zx)")
-        frames.append(fr.labelled(atoms, energy, forces, stress, **info))
+        frames.append(fr.labelled(atoms, energy, forces, None if raw is None else factor * raw, **info))
     return frames
 
 
-def detect_shear_order(cells_and_stresses, factor: float) -> tuple[tuple[int, int, int] | None, str]:
-    """The shear order of raw 6-vectors, from the cells sheared in a single plane, and how it was found.
+def _ase_order(raw: np.ndarray, order: tuple | None) -> np.ndarray:
+    """[xx, yy, zz, s4, s5, s6] as an ASE Voigt vector: s4-s6 go to the Voigt indices in ``order``; NaN where that
+    is None (unknown)."""
+    voigt = np.full(6, np.nan)
+    voigt[:3] = raw[:3]
+    for value, k in zip(raw[3:], order or (None,) * 3):
+        if k is not None:
+            voigt[k] = value
+    return voigt
 
-    A cell sheared in one plane (``_shear_plane``) whose stress has one dominant shear number votes for that
-    number's position meaning that plane. The order is used only when every vote agrees, at least two planes
-    are sampled (the third takes the remaining position) and at least 3/4 of the dominant numbers have the sign
-    elasticity gives (stress along the shear strain, after ``factor``); otherwise (None, why)."""
+
+def detect_shear_order(cells: list[tuple[Atoms, np.ndarray]], factor: float) -> tuple[tuple | None, str]:
+    """The shear order of raw 6-vectors (``cells``: (atoms, raw stress) pairs), from the cells sheared in one plane.
+
+    A cell counts when it is sheared in a single plane (``_shear_plane``) and is one of at least _MIN_COPIES
+    strained copies in the file (same atoms at the same fractional coordinates within _COPY_SHIFT: an elastic set,
+    not a surface slab whose cell merely leans); if its stress has one dominant shear number, that number's
+    position votes for the plane. The order is used only when every vote agrees, at least two planes are sampled
+    (the third takes the remaining position) and at least 3/4 of the dominant numbers have the sign elasticity
+    gives (stress along the shear strain, after ``factor``); otherwise (None, why)."""
+    copies = {i: len(family) for family in strained_copies([atoms for atoms, _ in cells], _COPY_SHIFT)
+              for i in family}
     votes: dict[int, set[int]] = {}
     agree = []
-    for cell, raw in cells_and_stresses:
-        plane = _shear_plane(cell)
+    for i, (atoms, raw) in enumerate(cells):
+        plane = _shear_plane(atoms.cell.array)
         shear = np.abs(raw[3:])
         k = int(np.argmax(shear))
-        if plane is None or not shear[k] > _DOMINANCE * np.delete(shear, k).max(initial=0.0):
+        if (plane is None or not shear[k] > _DOMINANCE * np.delete(shear, k).max(initial=0.0)
+                or copies[i] < _MIN_COPIES):
             continue
         votes.setdefault(plane[0], set()).add(k)
         agree.append(np.sign(factor * raw[3 + k]) == np.sign(plane[1]))
     if not votes:
-        return None, "no cell of the file is sheared in a single plane"
+        return None, "no strained copy of a cell in the file is sheared in a single plane"
     positions = [k for ks in votes.values() for k in ks]
     if len(positions) != len(votes) or len(set(positions)) != len(votes):
         return None, "the sheared cells of the file disagree on it"
@@ -148,7 +158,8 @@ def detect_shear_order(cells_and_stresses, factor: float) -> tuple[tuple[int, in
     order: list[int | None] = [None, None, None]
     for plane, (k,) in votes.items():
         order[k] = plane
-    order[order.index(None)] = (set(ASE_SHEAR) - set(votes)).pop()
+    if None in order:
+        order[order.index(None)] = (set(ASE_SHEAR) - set(votes)).pop()
     return tuple(order), f"detected from {len(agree)} sheared cells"  # type: ignore[return-value]
 
 

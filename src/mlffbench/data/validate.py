@@ -24,14 +24,16 @@ STRESS_NOTE = "stress_note"
 MIN_VOLUME = 1e-6
 #: largest plausible stress component, eV/Å³ (≈160 GPa): beyond it the file's unit was misread
 MAX_PLAUSIBLE_STRESS = 1.0
-#: a raw number "looks like" a unit when read in it it gives a stress between these, GPa
+#: a raw number "looks like" a unit when, read in that unit, it is a stress between these, GPa
 _PLAUSIBLE_GPA = (0.01, MAX_PLAUSIBLE_STRESS / GPA)
 
-# Sign check (check_stress_sign): strained copies of one cell, relaxed (every force component below
-# _RELAXED_FORCE eV/Å: the energy is stationary in the atoms' positions) or with identical fractional coordinates
-# (the stress is then the exact derivative along the affine strain path). At least _MIN_COPIES of them spanning
-# _MIN_VOLUME_SPREAD in volume; pairs more than _MAX_STRAIN apart are not compared.
-_RELAXED_FORCE, _MIN_COPIES, _MIN_VOLUME_SPREAD, _MAX_STRAIN = 0.05, 5, 0.02, 0.15
+# Sign check (check_stress_sign): strained copies of one cell, with identical fractional coordinates (the stress
+# is then the exact derivative along the affine strain path) or relaxed (every force component below
+# _RELAXED_FORCE eV/Å: the energy is stationary in the atoms' positions) with fractional coordinates within
+# _RELAXED_SHIFT. At least _MIN_COPIES of them spanning _MIN_VOLUME_SPREAD in volume; pairs more than
+# _MAX_STRAIN apart are not compared.
+_RELAXED_FORCE, _RELAXED_SHIFT, _MIN_COPIES, _MIN_VOLUME_SPREAD, _MAX_STRAIN = 0.05, 0.02, 5, 0.02, 0.15
+_CLAMPED_SHIFT = 1e-4  # "identical" fractional coordinates
 #: agreement (cosine) between energy changes and the work of the labelled stress at or below which the sign is
 #: called inverted; +1 is a perfect match, -1 a perfectly inverted sign
 _INVERTED = -0.8
@@ -103,6 +105,8 @@ def _check_geometry(frame: Atoms, where: str, min_distance: float | None) -> Non
 
 
 def _check_distances(frame: Atoms, where: str, min_distance: float) -> None:
+    if not frame.pbc.any():  # ASE bins the whole cell: a molecule in a 50 Å box would take 1e6 bins
+        frame = Atoms(frame.numbers, frame.positions)
     i, j, d = neighbor_list("ijd", frame, min_distance)
     if len(d):
         k = int(np.argmin(d))
@@ -187,8 +191,10 @@ def check_stress_sign(frames: Sequence[Atoms], source: str, convention: str | No
     (cosine over the copies) near -1 means the stress sign is inverted. MD frames (not relaxed, moving atoms) never
     form such a family, and copies at one volume are not judged. ``convention``: the one assumed, for the message."""
     for members in _strained_families(frames):
+        if len(members) < _MIN_COPIES:
+            continue
         volumes = np.array([frames[i].get_volume() for i in members])
-        if len(members) < _MIN_COPIES or np.ptp(volumes) < _MIN_VOLUME_SPREAD * np.median(volumes):
+        if np.ptp(volumes) < _MIN_VOLUME_SPREAD * np.median(volumes):
             continue
         energies = np.array([fr.label(frames[i], "energy") for i in members])
         ref = members[int(np.argmin(energies))]
@@ -214,21 +220,39 @@ def check_stress_sign(frames: Sequence[Atoms], source: str, convention: str | No
                 f"(allowed: {', '.join(STRESS_CONVENTIONS)})")
 
 
-def _strained_families(frames: Sequence[Atoms]) -> list[list[int]]:
-    """Indices of frames that are strained copies of each other (see ``check_stress_sign``)."""
-    families: dict[tuple, list[int]] = defaultdict(list)
+def strained_copies(frames: Sequence[Atoms], shift: float) -> list[list[int]]:
+    """Indices of frames grouped into strained copies of one cell: the same atoms in the same order at the same
+    fractional coordinates, within ``shift``. Frames are first bucketed on a 1/16 grid of fractional coordinates
+    (so this stays linear in the number of frames): copies straddling a grid edge are missed, never mixed up."""
+    buckets: dict[tuple, list[list[int]]] = defaultdict(list)
+    first: dict[int, np.ndarray] = {}  # fractional coordinates of each family's first frame
     for i, frame in enumerate(frames):
-        stress = fr.label(frame, "stress")
-        if (not frame.pbc.all() or fr.label(frame, "energy") is None or stress is None
-                or not np.isfinite(stress[:3]).all()):
-            continue
-        atoms = frame.numbers.tobytes()
-        forces = fr.label(frame, "forces")
-        if forces is not None and np.abs(forces).max() <= _RELAXED_FORCE:
-            families[(atoms, "relaxed")].append(i)
-        fractional = np.round(frame.get_scaled_positions(wrap=True), 4) % 1.0 + 0.0  # + 0.0: no -0.0
-        families[(atoms, fractional.tobytes())].append(i)
-    return list(families.values())
+        fractional = frame.get_scaled_positions(wrap=True)
+        grid = (np.floor(fractional * 16 + 0.5) % 16).astype(np.int8)
+        families = buckets[(frame.numbers.tobytes(), grid.tobytes())]
+        for family in families:
+            if np.abs((first[family[0]] - fractional + 0.5) % 1.0 - 0.5).max() <= shift:
+                family.append(i)
+                break
+        else:
+            families.append([i])
+            first[i] = fractional
+    return [family for families in buckets.values() for family in families]
+
+
+def _strained_families(frames: Sequence[Atoms]) -> list[list[int]]:
+    """Indices of frames that are strained copies of each other and carry energy and stress (see
+    ``check_stress_sign``): clamped copies (identical fractional coordinates) and relaxed copies."""
+    labelled = [i for i, frame in enumerate(frames)
+                if frame.pbc.all() and fr.label(frame, "energy") is not None
+                and fr.label(frame, "stress") is not None and np.isfinite(fr.label(frame, "stress")[:3]).all()]
+    relaxed = [i for i in labelled
+               if fr.label(frames[i], "forces") is not None
+               and np.abs(fr.label(frames[i], "forces")).max() <= _RELAXED_FORCE]
+    families = []
+    for indices, shift in ((labelled, _CLAMPED_SHIFT), (relaxed, _RELAXED_SHIFT)):
+        families += [[indices[k] for k in family] for family in strained_copies([frames[i] for i in indices], shift)]
+    return families
 
 
 def _work(ref: Atoms, other: Atoms) -> float | None:

@@ -22,6 +22,7 @@ from mlffbench.errors import DataError
 #: info keys tried in order for a frame's group when the entry declares none (then the file stem)
 DEFAULT_GROUP_KEYS = ("config_type", GROUP)
 FRAMES_FILE = "frames.extxyz"
+REQUIRED = {"train": ("energy", "forces"), "test": ("energy",)}
 #: info keys kept in the canonical copy (others are the source's own metadata, not needed to benchmark)
 KEPT_INFO = (GROUP, SUBSET, fr.SOURCE, fr.TRAJECTORY, fr.FRAME_INDEX, fr.TEMPERATURE_LABEL, fr.TARGET_TEMPERATURE,
              "config_type", "description", "stress_note", "temperature")
@@ -61,7 +62,8 @@ def read(entry: FilesConfig) -> tuple[list[tuple[Path, str, list[Atoms]]], dict]
     parts = []
     for subset, paths in (("train", train), ("test", test)):
         for path in paths:
-            frames = read_frames(path, fmt=entry.format, require=("energy", "forces"),
+            # training frames need forces; a test file may hold energies only (a reaction path, a scan)
+            frames = read_frames(path, fmt=entry.format, require=REQUIRED[subset],
                                  **{k: v for k, v in units.items() if v is not None})
             for i, frame in enumerate(frames):
                 frame.info[GROUP] = _group(frame, entry.group_key, path, i)
@@ -119,6 +121,9 @@ def plan(entry: FilesConfig, seed: int) -> DataSet:
     numbers = frames[0].numbers.tolist()
     declared = [f"{k} {v}" for k, v in units.items() if v is not None]
     notes = [f"{entry.name}: declared " + ", ".join(declared)] if declared else []
+    for path, subset, part in parts:
+        if subset == "test" and not any(fr.has_label(f, "forces") for f in part):
+            notes.append(f"{entry.name}: test file {path.name} has energies only (no forces): its frames score energy")
     n_test = sum(len(fs) for _, subset, fs in parts if subset == "test")
     files = [{"path": str(path.resolve()), "sha256": sha256(path), "subset": subset, "frames": len(fs)}
              for path, subset, fs in parts]

@@ -36,8 +36,10 @@ class PlannedJob:
     after: tuple[str, ...] = ()  # must be finished (done or failed); their results complete the inputs
 
 
-def protocol_notes(config: RunConfig, planned: list[DataSet]) -> list[str]:
-    """Where this run deviates from the papers' protocols; printed with the results and stored in the run."""
+def protocol_notes(config: RunConfig, planned: list[DataSet] | None = None) -> list[str]:
+    """Where this run deviates from the papers' protocols; printed with the results and stored in the run.
+    ``planned``: the run's data sets (default: planned here)."""
+    planned = datasets.plan(config) if planned is None else planned
     notes = []
     for _, entry in config.entries():
         if isinstance(entry, DataConfig):
@@ -49,7 +51,8 @@ def protocol_notes(config: RunConfig, planned: list[DataSet]) -> list[str]:
         tasks = [t for t in config.tasks.enabled() if model.tasks is None or t in model.tasks]
         if model.name == "acegp" and model.params.get("preset") != "tm23" and set(tasks) - {"grid"}:
             notes.append(f"{model.label or model.name}: one descriptor setting for every data set "
-                         f"({', '.join(f'{k} {v}' for k, v in model.params.items())}; TM23 grid-searched cutoff, "
+                         f"({', '.join(f'{k} {v}' for k, v in model.params.items()) or 'the defaults'}; TM23 "
+                         "grid-searched cutoff, "
                          "n_max, l_max per metal, Tables S14-S17; 'preset: tm23' uses those)")
         if model.name == "acegp" and multi and model.params.get("energy_shift", "auto") == "auto":
             notes.append(f"{model.label or model.name}: energies referenced per element by least squares on the "
@@ -143,7 +146,7 @@ class MainJob:
         for task in enabled:
             refused = [x for x in self.not_run if x["task"] == task and x["model"] == "*"]
             if getattr(TASK_MODULES[task], "MUST_APPLY", False) and len(refused) == len(self.datasets):
-                raise ConfigError(f"tasks.{task}: runs on no data set of this run ({refused[0]['reason']})")
+                raise ConfigError(f"{refused[0]['reason']}; tasks.{task} runs on no data set of this run")
         unique: dict[str, PlannedJob] = {}  # a job two tasks ask for (e.g. the accuracy fit) runs once
         for job in jobs:
             unique.setdefault(job.key, job)

@@ -6,14 +6,15 @@ from mlffbench.data import splits
 from mlffbench.errors import ConfigError
 
 
-def pool(dataset, spec: dict | None = None, seed: int = 0) -> tuple[int, int]:
+def pool(dataset, spec: dict | None = None, seed: int = 0, key: str = "split") -> tuple[int, int]:
     """(training frames, test frames) of a data set's split ``spec`` (default: its own), from the per-frame
-    metadata known at planning (generated data: the planned trajectories)."""
+    metadata known at planning (generated data: the planned trajectories); ConfigError naming ``key`` when the
+    split leaves no training frame."""
     spec = spec or dataset.base_split
     try:
         split = splits.base(dataset.metadata, spec, seed)
     except ValueError as exc:
-        raise ConfigError(f"split of data set '{dataset.name}': {exc}") from None
+        raise ConfigError(f"{key}: {exc} (data set '{dataset.name}')") from None
     return int(split.train.size), int(split.test.size)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from mlffbench.report_text import format_table
 
-TITLE = ("Cost per task and model (median over metals; peak RSS = worker high-water mark; µs/atom = prediction "
+TITLE = ("Cost per task and model (median over data sets; peak RSS = worker high-water mark; µs/atom = prediction "
          "wall time per test atom, after one untimed warm-up call)")
 
 

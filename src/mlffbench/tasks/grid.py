@@ -120,7 +120,7 @@ def check(config, dataset) -> None:
     if g.data == "large":
         entry = dataset.entry
         if not g.large_min_length > entry.min_length:
-            raise ConfigError(f"tasks.grid.large_min_length: must exceed the data's min_length {entry.min_length:g}, "
+            raise ConfigError(f"tasks.grid.large_min_length: must exceed data.min_length {entry.min_length:g}, "
                               f"got {g.large_min_length:g}")
         for i, label in enumerate(large_temperatures(config, entry)):
             if label not in entry.temperatures:

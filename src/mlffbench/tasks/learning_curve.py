@@ -66,6 +66,12 @@ class PowerLaw:
         return cls(math.exp(log_a), float(b), r2)
 
 
+def _mean(values: np.ndarray) -> float:
+    """Mean over replicates of the finite errors (NaN when there is none: a quantity the data set lacks)."""
+    ok = values[np.isfinite(values)]
+    return float(ok.mean()) if ok.size else float("nan")
+
+
 @dataclass
 class CurveRow:
     dataset: str
@@ -92,7 +98,7 @@ def summarise(results: list[dict]) -> list[CurveRow]:
         errs = {q: np.array([r["tests"]["test"]["overall"][f"{q}.mae"] for r in rs], dtype=float)
                 for q in ("forces", "energy_per_atom", "stress")}
         sizes = sorted({int(v) for v in n})
-        mean = {q: [float(np.nanmean(e[n == s])) for s in sizes] for q, e in errs.items()}
+        mean = {q: [_mean(e[n == s]) for s in sizes] for q, e in errs.items()}
         rows.append(CurveRow(dataset, element, label, dict(sweep), sizes, mean["forces"], mean["energy_per_atom"],
                              mean["stress"], PowerLaw.fit(n, errs["forces"]), PowerLaw.fit(n, errs["energy_per_atom"]),
                              PowerLaw.fit(n, errs["stress"])))

@@ -43,11 +43,13 @@ def train_frames(config, dataset) -> int:
 
     se = config.tasks.size_extensivity
     if not se.large_min_length > dataset.entry.min_length:
-        raise ConfigError(f"tasks.size_extensivity.large_min_length: must exceed the data's min_length "
+        raise ConfigError(f"tasks.size_extensivity.large_min_length: must exceed data.min_length "
                           f"{dataset.entry.min_length:g}, got {se.large_min_length:g}")
     large = generate.variant(dataset, "large", data_variants(config, dataset)["large"])
     large.base_split = dataset.base_split
-    pools = {"small": common.pool(dataset, seed=config.seed)[0], "large": common.pool(large, seed=config.seed)[0]}
+    pools = {"small": common.pool(dataset, seed=config.seed)[0],
+             "large": common.pool(large, seed=config.seed, key="tasks.size_extensivity.frames_per_temperature "
+                                                                "(large cells)")[0]}
     n = se.train_frames or pools["large"]
     if n > min(pools.values()):
         raise ConfigError(f"tasks.size_extensivity.train_frames: {n} exceeds the training frames of the small "

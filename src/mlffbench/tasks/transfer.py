@@ -14,9 +14,11 @@ MUST_APPLY = True
 
 def refuse(config, dataset) -> str | None:
     t = config.tasks.transfer
-    missing = [g for g in t.train_groups() + list(t.test) if g not in dataset.groups]
-    if missing:
-        return f"hold-out group(s) {missing} not in data set '{dataset.name}' (groups: {', '.join(dataset.groups)})"
+    for key, groups in (("train", t.train_groups()), ("test", list(t.test))):
+        missing = [g for g in groups if g not in dataset.groups]
+        if missing:
+            return (f"tasks.transfer.{key}: group(s) {missing} not in data set '{dataset.name}' "
+                    f"(groups: {', '.join(dataset.groups)})")
     return None
 
 

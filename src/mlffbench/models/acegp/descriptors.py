@@ -77,23 +77,89 @@ class AceDescriptor:
         except KeyError as exc:
             raise DataError(f"atomic number {exc.args[0]} is not among the model's species {self.species}") from None
 
-    def environments(self, atoms: Atoms, gradients: bool = False) -> "Environments":
-        """Descriptors of every atom (and, with ``gradients``, dB_i/dr_ij for every pair)."""
+    def environments(self, atoms: Atoms, gradients: bool = False, bonds: bool = False) -> "Environments":
+        """Descriptors of every atom; with ``gradients`` also dB_i/dr_ij for every pair (n_pairs x 3 x n_d); with
+        ``bonds`` the single-bond basis A_i and d(g_n Y_lm)/dr_ij instead (n_pairs x 3 x n_max x (l_max+1)^2, i.e.
+        n_species (l_max+1) n_species n_max / 2 times less memory for B2), from which ``pair_gradient`` and
+        ``project_pairs`` contract dB/dr without forming it."""
         species = self.species_index(atoms)
         i, j, rij = neighbours(atoms, self.cutoff)
         start = pair_offsets(i, len(atoms))
         args = (start, rij, species[j], self.n_species, self.n_max, self.l_max, self.cutoff, self.kind == "B2")
+        ddesc = single_bond = None
         if gradients:
             desc, ddesc = _descriptors_and_gradients(*args, *_b2_index(self))
-        else:
-            desc, ddesc = _descriptors(*args, *_b2_index(self)), None
+        if bonds:
+            desc, A, dGY = _descriptors_and_bonds(*args, *_b2_index(self))
+            single_bond = (A, dGY)
+        if not (gradients or bonds):
+            desc = _descriptors(*args, *_b2_index(self))
         volume = abs(np.linalg.det(atoms.cell.array)) if atoms.pbc.any() else 0.0
-        return Environments(desc, species, i, j, rij, start, ddesc, volume)
+        return Environments(desc, species, i, j, rij, start, ddesc, volume, single_bond, self)
 
     def pair_gradient(self, env: "Environments", grad_desc: np.ndarray) -> np.ndarray:
         """t_ij = sum_p grad_desc[i, p] dB_i[p]/dr_ij for every pair, without storing dB/dr (memory O(pairs))."""
+        if env.bonds is not None:
+            A, dGY = env.bonds
+            return _contract_bonds(A, dGY, env.start, env.species[env.j], grad_desc, self.n_species, self.n_max,
+                                   self.l_max, self.kind == "B2", *_b2_index(self))
         return _contract(env.start, env.rij, env.species[env.j], grad_desc, self.n_species, self.n_max,
                          self.l_max, self.cutoff, self.kind == "B2", *_b2_index(self))
+
+    def pair_weights(self, U: np.ndarray) -> np.ndarray:
+        """B2 only: W[l, u, a, b] (l_max+1, m, R, R), R = n_species n_max, symmetric in (a, b), with
+        sum_p U[u, p] dB[p]/dr = sum_(a, lm) dA[a, lm]/dr Z[u, a, lm], Z[u, a, lm] = sum_b W[l, u, a, b] A[b, lm]
+        (B2[(a, b, l)] = sum_m A[a, lm] A[b, lm], a <= b; the diagonal a = b counts twice)."""
+        if self.kind != "B2":
+            raise ValueError("pair_weights is defined for B2 descriptors only")
+        pa, pb, pl = _b2_index(self)
+        R = self.n_species * self.n_max
+        W = np.zeros((self.l_max + 1, len(U), R, R))
+        W[pl, :, pa, pb] = U.T
+        return W + W.transpose(0, 1, 3, 2)
+
+    def project_pairs(self, env: "Environments", W: np.ndarray, center: int,
+                      max_block: int = 8_000_000) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs q whose central atom has species index ``center`` and P[u, k, :] = sum_p U[u, p] dB_i[p]/dr_q for
+        q = pairs[k], with W = ``pair_weights(U)`` of m' rows: (pairs, P (m', n_pairs', 3)).
+
+        Needs ``env.bonds``. Cost 2 m' n' R^2 (l_max+1)^2 + 2 m' n_max (l_max+1)^2 3 n_pairs' flops (n' central atoms
+        of that species, n_pairs' their pairs) instead of 2 m' n_d 3 n_pairs' for U @ dB/dr: the contraction runs
+        in the single-bond basis, where a pair touches only the n_max radial channels of its neighbour's species.
+        Central atoms go in chunks whose Z (atoms x m' x R x H) holds at most ``max_block`` numbers."""
+        A, dGY = env.bonds
+        n_s, n_max, l_max = self.n_species, self.n_max, self.l_max
+        R, H, m = n_s * n_max, (l_max + 1) ** 2, W.shape[1]
+        atoms = np.flatnonzero(env.species == center)
+        q = np.flatnonzero(env.species[env.i] == center)
+        if len(q) == 0 or m == 0:
+            return q, np.zeros((m, len(q), 3))
+        neigh = env.species[env.j[q]]
+        q = q[np.lexsort((neigh, env.i[q]))]  # by central atom, then neighbour species (stable: pair order kept)
+        neigh = env.species[env.j[q]]
+        local = np.searchsorted(atoms, env.i[q])
+        G = dGY[q].transpose(0, 1, 3, 2).reshape(len(q) * 3, H * n_max)  # rows (q, xyz), columns (lm, n)
+        P = np.empty((m, len(q) * 3))
+        cut = np.flatnonzero((np.diff(local) != 0) | (np.diff(neigh) != 0)) + 1
+        seg_start = np.concatenate([[0], cut])
+        seg_end = np.concatenate([cut, [len(q)]])
+        chunk = max(1, max_block // (m * R * H))
+        for k0 in range(0, len(atoms), chunk):
+            k1 = min(len(atoms), k0 + chunk)
+            # Z[k, s, u, lm, n] = sum_b A[atoms[k], b, lm] W[l, u, s n_max + n, b]: one GEMM per l for the chunk,
+            # whose rows (k, lm) and columns (u, s, n) need only n_max-long contiguous runs moved to this layout
+            Z = np.empty((k1 - k0, n_s, m, H, n_max))
+            A_c = A[atoms[k0:k1]]
+            for l in range(l_max + 1):
+                h0, h1 = l * l, (l + 1) ** 2
+                A_l = A_c[:, :, h0:h1].transpose(0, 2, 1).reshape(-1, R)
+                Z_l = (A_l @ W[l].reshape(m * R, R).T).reshape(k1 - k0, h1 - h0, m, n_s, n_max)
+                _place(Z_l, Z, h0)  # Z[:, :, :, h0:h1, :] = Z_l.transpose(0, 3, 2, 1, 4), 1.7x numpy's copy
+            Z = Z.reshape(k1 - k0, n_s, m, H * n_max)
+            segs = np.flatnonzero((local[seg_start] >= k0) & (local[seg_start] < k1))
+            for a, b in zip(seg_start[segs], seg_end[segs]):
+                P[:, 3 * a:3 * b] = Z[local[a] - k0, neigh[a]] @ G[3 * a:3 * b].T
+        return q, P.reshape(m, len(q), 3)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "cutoff": self.cutoff, "n_max": self.n_max, "l_max": self.l_max,
@@ -107,7 +173,8 @@ class AceDescriptor:
 @dataclass
 class Environments:
     """Descriptors of one structure: ``desc`` (n_atoms, n_d); pairs (i, j, r_ij) sorted by i, ``start[i]`` the first
-    pair of atom i; ``ddesc`` (n_pairs, 3, n_d) = dB_i/dr_ij when gradients were requested."""
+    pair of atom i; ``ddesc`` (n_pairs, 3, n_d) = dB_i/dr_ij when gradients were requested, ``bonds`` the
+    single-bond basis and its pair derivatives when those were."""
 
     desc: np.ndarray
     species: np.ndarray
@@ -117,6 +184,8 @@ class Environments:
     start: np.ndarray
     ddesc: np.ndarray | None
     volume: float
+    bonds: tuple[np.ndarray, np.ndarray] | None = None  # (A (n, R, H), dGY (n_pairs, 3, n_max, H)), see environments
+    descriptor: AceDescriptor | None = None
 
     @property
     def n_atoms(self) -> int:
@@ -358,11 +427,71 @@ def _descriptors_and_gradients(start, rij, neigh_species, n_species, n_max, l_ma
 
 
 @nb.njit(cache=True, parallel=True)
+def _descriptors_and_bonds(start, rij, neigh_species, n_species, n_max, l_max, r_cut, is_b2, pa, pb, pl):
+    """Descriptors, the single-bond basis A of every atom (n, R, H) and d(g_n Y_lm)/dr of every pair."""
+    n_atoms = start.shape[0] - 1
+    n_d = pa.shape[0] if is_b2 else n_species * n_max
+    H = (l_max + 1) ** 2
+    out = np.zeros((n_atoms, n_d))
+    A_all = np.zeros((n_atoms, n_species * n_max, H))
+    dGY_all = np.zeros((rij.shape[0], 3, n_max, H))
+    norms = _harmonic_norms(l_max)
+    for i in nb.prange(n_atoms):
+        p0, p1 = start[i], start[i + 1]
+        A, dGY = _single_bond(p0, p1, rij, neigh_species, n_species, n_max, l_max, r_cut, norms, True)
+        _b_values(A, is_b2, pa, pb, pl, out[i])
+        A_all[i] = A
+        dGY_all[p0:p1] = dGY
+    return out, A_all, dGY_all
+
+
+@nb.njit(cache=True)
+def _place(Z_l, Z, h0):
+    """Z[k, s, u, h0 + h, n] = Z_l[k, h, u, s, n]."""
+    n_k, n_h, m, n_s, n_max = Z_l.shape
+    for k in range(n_k):
+        for h in range(n_h):
+            for u in range(m):
+                for s in range(n_s):
+                    for n in range(n_max):
+                        Z[k, s, u, h0 + h, n] = Z_l[k, h, u, s, n]
+
+
+@nb.njit(cache=True)
+def _contract_atom(A, dGY, p0, p1, neigh_species, g, n_species, n_max, l_max, is_b2, pa, pb, pl, t):
+    """t_q = sum_p g[p] dB_i[p]/dr_q for the pairs p0 <= q < p1 of one atom (A, dGY its single bond)."""
+    n_radial = n_species * n_max
+    H = (l_max + 1) ** 2
+    Z = np.zeros((n_radial, H))
+    if is_b2:
+        W = np.zeros((l_max + 1, n_radial, n_radial))
+        for p in range(pa.shape[0]):
+            W[pl[p], pa[p], pb[p]] += g[p]
+            W[pl[p], pb[p], pa[p]] += g[p]
+        for l in range(l_max + 1):
+            for b in range(n_radial):
+                for a in range(n_radial):
+                    w = W[l, a, b]
+                    if w != 0.0:
+                        for h in range(l * l, (l + 1) * (l + 1)):
+                            Z[b, h] += w * A[a, h]
+    else:
+        for a in range(n_radial):
+            Z[a, 0] = g[a]
+    for q in range(p0, p1):
+        base = neigh_species[q] * n_max
+        for a in range(3):
+            s = 0.0
+            for n in range(n_max):
+                for h in range(H):
+                    s += dGY[q - p0, a, n, h] * Z[base + n, h]
+            t[q, a] = s
+
+
+@nb.njit(cache=True, parallel=True)
 def _contract(start, rij, neigh_species, grad_desc, n_species, n_max, l_max, r_cut, is_b2, pa, pb, pl):
     """t_q = sum_p grad_desc[i, p] dB_i[p]/dr_q via Z[b, lm] = sum_a W[a, b, l] A[a, lm], W symmetric in (a, b)."""
     n_atoms = start.shape[0] - 1
-    n_radial = n_species * n_max
-    H = (l_max + 1) ** 2
     t = np.zeros((rij.shape[0], 3))
     norms = _harmonic_norms(l_max)
     for i in nb.prange(n_atoms):
@@ -370,28 +499,19 @@ def _contract(start, rij, neigh_species, grad_desc, n_species, n_max, l_max, r_c
         if p1 == p0:
             continue
         A, dGY = _single_bond(p0, p1, rij, neigh_species, n_species, n_max, l_max, r_cut, norms, True)
-        Z = np.zeros((n_radial, H))
-        if is_b2:
-            W = np.zeros((l_max + 1, n_radial, n_radial))
-            for p in range(pa.shape[0]):
-                W[pl[p], pa[p], pb[p]] += grad_desc[i, p]
-                W[pl[p], pb[p], pa[p]] += grad_desc[i, p]
-            for l in range(l_max + 1):
-                for b in range(n_radial):
-                    for a in range(n_radial):
-                        w = W[l, a, b]
-                        if w != 0.0:
-                            for h in range(l * l, (l + 1) * (l + 1)):
-                                Z[b, h] += w * A[a, h]
-        else:
-            for a in range(n_radial):
-                Z[a, 0] = grad_desc[i, a]
-        for q in range(p0, p1):
-            base = neigh_species[q] * n_max
-            for a in range(3):
-                s = 0.0
-                for n in range(n_max):
-                    for h in range(H):
-                        s += dGY[q - p0, a, n, h] * Z[base + n, h]
-                t[q, a] = s
+        _contract_atom(A, dGY, p0, p1, neigh_species, grad_desc[i], n_species, n_max, l_max, is_b2, pa, pb, pl, t)
+    return t
+
+
+@nb.njit(cache=True, parallel=True)
+def _contract_bonds(A_all, dGY_all, start, neigh_species, grad_desc, n_species, n_max, l_max, is_b2, pa, pb, pl):
+    """``_contract`` from a stored single-bond basis (``_descriptors_and_bonds``)."""
+    n_atoms = start.shape[0] - 1
+    t = np.zeros((dGY_all.shape[0], 3))
+    for i in nb.prange(n_atoms):
+        p0, p1 = start[i], start[i + 1]
+        if p1 == p0:
+            continue
+        _contract_atom(A_all[i], dGY_all[p0:p1], p0, p1, neigh_species, grad_desc[i], n_species, n_max, l_max,
+                       is_b2, pa, pb, pl, t)
     return t

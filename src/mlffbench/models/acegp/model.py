@@ -17,8 +17,10 @@ Params (config keys under ``models[].params``; defaults in ``DEFAULTS``):
   meV/atom on mlearn Cu; surface cells then sit 60-90 meV/atom off) and test energies are 5-10x worse than with
   sigma_E = 1 meV/atom.
   sparse_method max_variance|random|cur, sparse_per_frame (TM23: 1; Table S3 tries 1-3),
-  train_on: subset of [energy, forces, stress], energy_shift: none (FLARE) | composition (per-species
-  least-squares constant removed before training and added back), jitter (on unit-sigma K_uu), seed,
+  train_on: subset of [energy, forces, stress], energy_shift: auto (default: composition when the training frames
+  hold several species, else none) | none (FLARE) | composition (per-species least-squares constant removed
+  before training and added back: without it a GP on multi-species DFT totals, e.g. -9391 eV per acetylacetone,
+  fits the totals as noise), jitter (on unit-sigma K_uu), seed,
   preset: tm23 takes cutoff/n_max/l_max of the training metal from TM23 Tables S14-S17 (explicit keys win),
   raw_dot_weight c (default 0 = FLARE/TM23), raw_dot_power p (1 or 2): NOT FLARE/TM23. For c > 0 the kernel is
   k = sigma^2 [(d1^.d2^)^zeta + c (d1.d2 / s^2)^p], s the mean training descriptor norm: the normalised dot product
@@ -54,6 +56,7 @@ from mlffbench.models.acegp.sgp import (
     GROUPS,
     SparseSet,
     Statistics,
+    kernel_environments,
     label_kernels,
     log_marginal_likelihood,
     optimise_hyperparameters,
@@ -82,7 +85,7 @@ DEFAULTS: dict[str, Any] = {
     "sparse_method": "max_variance",
     "sparse_per_frame": 1,
     "train_on": ["energy", "forces", "stress"],
-    "energy_shift": "none",
+    "energy_shift": "auto",
     "jitter": 1e-8,
     "seed": 0,
     "species": None,
@@ -99,6 +102,8 @@ DEVIATIONS = (
     "hyperparameters optimised over log(sigma, sigma_E, sigma_F, sigma_S) (FLARE: raw values)",
     "sparse set chosen by FLARE's variance rule in one pass, then one batch fit (FLARE: on-the-fly loop)",
 )
+SHIFT_DEVIATION = ("energies referenced per species by least squares on the training set before the GP fit "
+                   "(energy_shift composition; FLARE/TM23: none)")
 RAW_DEVIATION = ("kernel adds raw_dot_weight * (d1.d2 / s^2)^raw_dot_power (un-normalised descriptors) to FLARE's "
                  "normalised dot product (FLARE/TM23: normalised term only)")
 
@@ -136,8 +141,8 @@ def resolve_params(params: dict[str, Any]) -> dict[str, Any]:
                           f"{p['validation_keep']!r}")
     if p["preset"] not in (None, "tm23"):
         raise ConfigError(f"acegp: params.preset must be tm23 or absent, not {p['preset']!r}")
-    if p["energy_shift"] not in ("none", "composition"):
-        raise ConfigError(f"acegp: params.energy_shift must be none or composition, not {p['energy_shift']!r}")
+    if p["energy_shift"] not in ("auto", "none", "composition"):
+        raise ConfigError(f"acegp: params.energy_shift must be auto, none or composition, not {p['energy_shift']!r}")
     bad = set(p["train_on"]) - set(GROUPS)
     if bad or not p["train_on"]:
         raise ConfigError(f"acegp: params.train_on must be a non-empty subset of {list(GROUPS)}, not {p['train_on']!r}")
@@ -171,17 +176,22 @@ class AceGPPotential(Potential):
         self._raw_mapped = self._map_raw()
 
     def _map(self):
-        """zeta 1: e = w_s . x^; zeta 2: e = x^T M_s x^ (FLARE's 'mapped' form): cost independent of m."""
+        """zeta 1: e = w_s . x^; zeta 2: e = x^T M_s x^ (FLARE's 'mapped' form): cost independent of m.
+
+        zeta 2 maps species s only where that is cheaper than the sum over its m_s sparse environments,
+        M_s x^ = sum_u alpha_u u (u . x^): 2 D^2 against 4 m_s D flops per atom (and n_species D^2 numbers of memory:
+        with 4 species at n_max 8, D = 2112 and m_s ~ 250, the sum is 8x cheaper); the others hold (U_s, alpha_s)."""
         n_s, D = self.descriptor.n_species, self.descriptor.dim
         if self.zeta == 1:
             out = np.zeros((n_s, D))
             np.add.at(out, self.sparse_species, self.alpha[:, None] * self.sparse_U)
             return out
         if self.zeta == 2:
-            out = np.zeros((n_s, D, D))
+            out = []
             for s in range(n_s):
                 sel = self.sparse_species == s
-                out[s] = (self.sparse_U[sel] * self.alpha[sel, None]).T @ self.sparse_U[sel]
+                out.append((self.sparse_U[sel] * self.alpha[sel, None]).T @ self.sparse_U[sel]
+                           if D <= 2 * int(sel.sum()) else (self.sparse_U[sel], self.alpha[sel]))
             return out
         return None
 
@@ -224,7 +234,11 @@ class AceGPPotential(Potential):
             Mx = np.zeros_like(xhat)
             for s in range(self.descriptor.n_species):
                 sel = species == s
-                Mx[sel] = xhat[sel] @ self._mapped[s]
+                if isinstance(self._mapped[s], tuple):
+                    U_s, alpha_s = self._mapped[s]
+                    Mx[sel] = ((xhat[sel] @ U_s.T) * alpha_s) @ U_s
+                else:
+                    Mx[sel] = xhat[sel] @ self._mapped[s]
             e = np.einsum("nd,nd->n", xhat, Mx)
             return e, 2 * (Mx - e[:, None] * xhat) * inv
         z = self.zeta
@@ -325,7 +339,8 @@ class Prepared:
             "n_sparse": len(self.sparse), "descriptor_dim": self.descriptor.dim, "n_parameters": int(alpha.size),
             "log_marginal_likelihood": float(lml), "labels": dict(zip(GROUPS, self.stats.n.tolist())),
             "optimisation": optimisation or {"performed": False}, "timings": dict(self.timings),
-            "params": self.params, "deviations": list(DEVIATIONS) + ([RAW_DEVIATION] if self.sparse.raw_weight else []),
+            "params": self.params, "deviations": list(DEVIATIONS) + ([RAW_DEVIATION] if self.sparse.raw_weight else [])
+            + ([SHIFT_DEVIATION] if self.params["energy_shift"] == "composition" else []),
             "sparse_atoms": [c.tolist() for c in self.chosen],
         }
         hyps = {"sigma": sigma, "sigma_e": s_e, "sigma_f": s_f, "sigma_s": s_s,
@@ -380,7 +395,7 @@ def choose_sigma_e(train: Sequence[Atoms], prepared: Prepared, x_ml: np.ndarray,
     kernels = []
     for i in valid_idx:
         frame = train[i]
-        env = sub.descriptor.environments(frame, gradients=True)
+        env = kernel_environments(sub.descriptor, frame)
         forces = np.asarray(fr.label(frame, "forces"), dtype=float).ravel()
         stress = fr.label(frame, "stress")
         stress = np.full(6, np.nan) if stress is None or env.volume <= 0 else np.asarray(stress, dtype=float)
@@ -449,28 +464,38 @@ class AceGPModel(Model):
         descriptor = AceDescriptor(p["descriptor"], float(p["cutoff"]), p["n_max"], p["l_max"], species)
         timings = {}
         labels = [_frame_labels(f, k, p["train_on"]) for k, f in enumerate(train)]
+        if p["energy_shift"] == "auto":  # several species present: reference them (TM23/FLARE elemental: none)
+            present = {int(z) for f in train for z in f.numbers}
+            p = {**p, "energy_shift": "composition" if len(present) > 1 else "none"}
         shift = (composition_shift(train, descriptor) if p["energy_shift"] == "composition"
                  else np.zeros(descriptor.n_species))
 
         t0 = time.perf_counter()
-        frame_envs = []
-        for frame in train:
-            env = descriptor.environments(frame)
-            xhat, norms = unit_rows(env.desc)
-            frame_envs.append((xhat, env.species, norms))
-        norms = np.concatenate([n for _, _, n in frame_envs])
-        # s: mean norm of the training environments, so raw_dot_weight is dimensionless (k~ ~ 1 + c for typical d)
-        norm_scale = float(norms[norms > 0].mean()) if (norms > 0).any() else 1.0
+        # Frame descriptors are streamed (memory O(one frame), not frames x atoms x dim: 0.85 GB for 1000 frames of
+        # 50 atoms at 4 species, n_max 8) except for CUR, which needs them all at once. s (norm_scale): mean norm of
+        # the training environments, so raw_dot_weight is dimensionless (k~ ~ 1 + c for typical d); the raw term
+        # needs it during the selection, hence a first pass for the norms only.
+        seen_norms: list[np.ndarray] = []
+        frame_envs = _frame_environments(descriptor, train, seen_norms)
+        if p["sparse_method"] == "cur":
+            frame_envs = list(frame_envs)
+            norm_scale = _norm_scale(seen_norms)
+        elif p["raw_dot_weight"]:
+            norm_scale = _norm_scale([unit_rows(descriptor.environments(f).desc)[1] for f in train])
+        else:
+            norm_scale = None  # unused by the selection: taken from the streamed norms afterwards
         sparse = SparseSet(descriptor.dim, p["power"], p["jitter"], p["raw_dot_weight"], p["raw_dot_power"],
-                           norm_scale)
+                           1.0 if norm_scale is None else norm_scale)
         chosen = select(p["sparse_method"], frame_envs, sparse, p["sparse_per_frame"], p["seed"])
-        del frame_envs
+        if norm_scale is None:
+            sparse.norm_scale = _norm_scale(seen_norms)
+        del frame_envs, seen_norms
         timings["sparse_selection_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         stats = Statistics(len(sparse))
         for k, frame in enumerate(train):
-            env = descriptor.environments(frame, gradients=True)
+            env = kernel_environments(descriptor, frame)
             k_e, k_f, k_s = label_kernels(env, sparse)
             lab = labels[k]
             if "energy" in lab:
@@ -488,6 +513,20 @@ class AceGPModel(Model):
         stats.finish()
         timings["kernels_s"] = time.perf_counter() - t0
         return Prepared(p, descriptor, sparse, stats, shift, chosen, timings)
+
+
+def _frame_environments(descriptor: AceDescriptor, frames: Sequence[Atoms], seen_norms: list):
+    """(unit descriptors, species, norms) of each frame, computed when asked for; the norms also go to seen_norms."""
+    for frame in frames:
+        env = descriptor.environments(frame)
+        xhat, norms = unit_rows(env.desc)
+        seen_norms.append(norms)
+        yield xhat, env.species, norms
+
+
+def _norm_scale(norms_per_frame: list) -> float:
+    norms = np.concatenate(norms_per_frame)
+    return float(norms[norms > 0].mean()) if (norms > 0).any() else 1.0
 
 
 def validated(train: Sequence[Atoms], prepared: Prepared, ml: AceGPPotential, params: dict) -> AceGPPotential:

@@ -19,8 +19,8 @@ METHODS = ("max_variance", "random", "cur")
 
 
 def select(method: str, frame_envs, sparse: SparseSet, per_frame: int, seed: int) -> list[np.ndarray]:
-    """Fill ``sparse`` from ``frame_envs`` (a list of (unit descriptors, species, descriptor norms)); returns atom
-    indices per frame."""
+    """Fill ``sparse`` from ``frame_envs`` ((unit descriptors, species, descriptor norms) per frame: a list for
+    ``cur``, any iterable, consumed once in order, otherwise); returns atom indices per frame."""
     if method not in METHODS:
         raise ConfigError(f"sparse_method must be one of {METHODS}, not {method!r}")
     if per_frame < 1:

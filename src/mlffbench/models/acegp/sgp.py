@@ -34,6 +34,11 @@ from mlffbench.models.acegp.descriptors import Environments
 
 GROUPS = ("energy", "forces", "stress")
 
+#: How ``label_kernels`` gets u.dB/dr for B2: "structured" contracts the sparse environments with the single-bond
+#: basis (``AceDescriptor.project_pairs``), "dense" forms dB/dr (n_pairs x 3 x n_d) and multiplies it by U (the
+#: previous path, kept as the reference; B1 always uses it). Same results to rounding (tests/test_acegp.py).
+KERNEL_PATH = "structured"
+
 
 def unit_rows(desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows divided by their norm (rows of zeros, i.e. atoms without neighbours, stay zero) and the norms."""
@@ -61,6 +66,7 @@ class SparseSet:
         self.species = np.zeros(0, dtype=np.int64)
         self.norms = np.zeros(0)
         self.L = np.zeros((0, 0))
+        self._pair_weights = None
 
     def __len__(self) -> int:
         return len(self.U)
@@ -84,6 +90,18 @@ class SparseSet:
         if self.raw_weight:
             k = k + self.raw_weight * (_need(norms) ** 2 / self.norm_scale**2) ** self.raw_power
         return k
+
+    def pair_weights(self, descriptor) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """Per central species s with sparse environments: (s, their rows, ``descriptor.pair_weights`` of them),
+        cached until the set changes."""
+        cached = self._pair_weights
+        if cached is None or cached[0] is not self.U or cached[1] != descriptor:
+            blocks = []
+            for s in np.unique(self.species):
+                rows = np.flatnonzero(self.species == s)
+                blocks.append((int(s), rows, descriptor.pair_weights(self.U[rows])))
+            self._pair_weights = cached = (self.U, descriptor, blocks)
+        return cached[2]
 
     def whiten(self, k_um: np.ndarray) -> np.ndarray:
         """L^-1 K~_u* for a kernel block (m, k)."""
@@ -130,6 +148,7 @@ class SparseSet:
             L[m:, :m] = L21
             k_nn = k_nn - L21 @ L21.T
         L[m:, m:] = cholesky(k_nn, lower=True, check_finite=False)
+        self._pair_weights = None
         self.U = np.vstack([self.U, xhat])
         self.species = np.concatenate([self.species, species])
         self.norms = np.concatenate([self.norms, norms])
@@ -142,8 +161,19 @@ def _need(norms):
     return norms
 
 
+def kernel_environments(descriptor, atoms) -> Environments:
+    """The environments ``label_kernels`` needs for ``atoms``: the single-bond basis (B2, KERNEL_PATH structured)
+    or dB/dr."""
+    if KERNEL_PATH == "structured" and descriptor.kind == "B2":
+        return descriptor.environments(atoms, bonds=True)
+    return descriptor.environments(atoms, gradients=True)
+
+
 def label_kernels(env: Environments, sparse: SparseSet, max_block: int = 4_000_000):
-    """Unit-sigma covariances (m, .) between the sparse set and the structure's energy, forces (3n), stress (6)."""
+    """Unit-sigma covariances (m, .) between the sparse set and the structure's energy, forces (3n), stress (6).
+
+    ``env`` from ``kernel_environments`` (or ``environments`` with gradients or bonds): with the single-bond basis
+    (``env.bonds``) u.dB/dr comes from ``AceDescriptor.project_pairs`` per central species, else from dB/dr."""
     zeta = sparse.zeta
     m = len(sparse)
     xhat, norms = unit_rows(env.desc)
@@ -161,16 +191,29 @@ def label_kernels(env: Environments, sparse: SparseSet, max_block: int = 4_000_0
     n = env.n_atoms
     k_forces = np.zeros((m, n, 3))
     virial = np.zeros((m, 3, 3))
-    n_pairs = len(env.i)
-    step = max(1, max_block // max(1, 3 * m))
-    for q0 in range(0, n_pairs, step):
-        q1 = min(n_pairs, q0 + step)
-        dd = env.ddesc[q0:q1]  # (P, 3, D)
-        ii = env.i[q0:q1]
-        proj = (sparse.U @ dd.reshape(-1, dd.shape[2]).T).reshape(m, q1 - q0, 3)
-        radial = np.einsum("pad,pd->pa", dd, xhat[ii])
-        _scatter_pair_kernels(proj, radial, cos, inv_norm, same, raw_grad, ii, env.j[q0:q1], env.rij[q0:q1], zeta,
-                              k_forces, virial)
+    if env.bonds is not None and env.descriptor is not None and env.descriptor.kind == "B2":
+        d = env.descriptor
+        radial = d.pair_gradient(env, xhat)  # x^_i . dB_i/dr_q
+        for s, rows, W in sparse.pair_weights(d):
+            q, proj = d.project_pairs(env, W, s)
+            if len(q) == 0:
+                continue
+            k_f, vir = np.zeros((len(rows), n, 3)), np.zeros((len(rows), 3, 3))
+            _scatter_pair_kernels(proj, radial[q], cos[rows], inv_norm, same[rows], raw_grad[rows], env.i[q],
+                                  env.j[q], env.rij[q], zeta, k_f, vir)
+            k_forces[rows] = k_f
+            virial[rows] = vir
+    else:
+        n_pairs = len(env.i)
+        step = max(1, max_block // max(1, 3 * m))
+        for q0 in range(0, n_pairs, step):
+            q1 = min(n_pairs, q0 + step)
+            dd = env.ddesc[q0:q1]  # (P, 3, D)
+            ii = env.i[q0:q1]
+            proj = (sparse.U @ dd.reshape(-1, dd.shape[2]).T).reshape(m, q1 - q0, 3)
+            radial = np.einsum("pad,pd->pa", dd, xhat[ii])
+            _scatter_pair_kernels(proj, radial, cos, inv_norm, same, raw_grad, ii, env.j[q0:q1], env.rij[q0:q1],
+                                  zeta, k_forces, virial)
     k_forces = k_forces.reshape(m, 3 * n)
     k_stress = full_3x3_to_voigt_6_stress(virial / env.volume) if env.volume > 0 else np.zeros((m, 6))
     return k_energy, k_forces, k_stress

@@ -1,0 +1,125 @@
+"""Compare every result value of two run directories (e.g. the quick main job before and after a refactor).
+
+Fit-and-score jobs are matched by (task, data set, model label, point); data jobs by data set. Compared: every
+number of every test set (overall, per group / per temperature, per element), training and test sizes, the model
+info numbers (log marginal likelihood, sparse set size, ...) and the params; and the bytes (sha256) of every
+generated trajectory file. Costs (wall times, memory) are not results and are skipped. Older stores keyed groups as
+``by_temperature`` and data sets as ``element``; both spellings are read.
+
+    .venv/bin/python benchmarks/compare_runs.py runs/quick-before runs/quick-after [--rtol 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sqlite3
+import sys
+from pathlib import Path
+
+
+def jobs(run_dir: Path) -> list[dict]:
+    conn = sqlite3.connect(f"file:{run_dir / 'run.sqlite'}?mode=ro", uri=True)
+    rows = conn.execute("SELECT kind, name, inputs, status, result FROM jobs").fetchall()
+    conn.close()
+    return [{"kind": k, "name": n, "inputs": json.loads(i), "status": s, "result": json.loads(r) if r else None}
+            for k, n, i, s, r in rows]
+
+
+def _point(point: dict) -> str:
+    return json.dumps(point, sort_keys=True)
+
+
+def fit_results(run_dir: Path) -> dict[tuple, dict]:
+    out = {}
+    for job in jobs(run_dir):
+        r = job["result"]
+        if job["kind"] != "fit_score" or job["status"] != "done":
+            continue
+        dataset = r.get("dataset") or r.get("element")
+        out[(r["task"], dataset, r["label"], _point(r.get("point", {})))] = r
+    return out
+
+
+def numbers(r: dict) -> dict[str, float]:
+    """Every compared number of one fit result, flattened, with the group breakdown under one spelling."""
+    flat = {"n_train": r["n_train"], "n_train_atoms": r.get("n_train_atoms")}
+    for name, test in r["tests"].items():
+        flat[f"{name}.n_test"] = test["n_test"]
+        flat[f"{name}.n_atoms"] = test.get("n_atoms")
+        for key, value in test["overall"].items():
+            flat[f"{name}.overall.{key}"] = value
+        for group, stats in (test.get("by_group") or test.get("by_temperature") or {}).items():
+            for key, value in stats.items():
+                flat[f"{name}.group.{group}.{key}"] = value
+        for element, stats in (test.get("by_element") or {}).items():
+            for key, value in stats.items():
+                flat[f"{name}.element.{element}.{key}"] = value
+    for key, value in (r.get("model_info") or {}).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[f"model_info.{key}"] = value
+    return flat
+
+
+def same(a, b, rtol: float) -> bool:
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b if rtol == 0 else math.isclose(a, b, rel_tol=rtol, abs_tol=0.0)
+
+
+def trajectory_hashes(run_dir: Path) -> dict[str, str]:
+    """sha256 of every generated trajectory file by its file name (old layout data/, new datasets/)."""
+    out = {}
+    for folder in ("data", "datasets"):
+        for path in sorted((run_dir / folder).rglob("*_*.extxyz")) if (run_dir / folder).is_dir() else []:
+            if "@" not in str(path.relative_to(run_dir)):  # variants are compared by their own name below
+                out[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("before", type=Path)
+    ap.add_argument("after", type=Path)
+    ap.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0: bit-identical)")
+    args = ap.parse_args(argv)
+    before, after = fit_results(args.before), fit_results(args.after)
+    only = sorted(set(before) ^ set(after))
+    compared = differ = 0
+    worst = (0.0, None)
+    mismatches = []
+    for key in sorted(set(before) & set(after)):
+        a, b = numbers(before[key]), numbers(after[key])
+        if before[key].get("params") != after[key].get("params"):
+            mismatches.append(f"{key}: params differ")
+        for name in sorted(set(a) | set(b)):
+            compared += 1
+            if not same(a.get(name), b.get(name), args.rtol):
+                differ += 1
+                x, y = a.get(name), b.get(name)
+                if isinstance(x, (int, float)) and isinstance(y, (int, float)) and x:
+                    rel = abs(y - x) / abs(x)
+                    if rel > worst[0]:
+                        worst = (rel, f"{key} {name}: {x!r} -> {y!r}")
+                if len(mismatches) < 10:
+                    mismatches.append(f"{key} {name}: {a.get(name)!r} -> {b.get(name)!r}")
+    hb, ha = trajectory_hashes(args.before), trajectory_hashes(args.after)
+    files_same = sum(hb[f] == ha.get(f) for f in hb)
+    print(f"fit-and-score jobs: {len(before)} before, {len(after)} after, {len(set(before) & set(after))} matched, "
+          f"{len(only)} in one run only")
+    print(f"result values compared: {compared}; different: {differ} (rtol {args.rtol:g}); "
+          f"largest relative difference: {worst[0]:.3g}" + (f" ({worst[1]})" if worst[1] else ""))
+    print(f"trajectory files: {len(hb)} before, {len(ha)} after, {files_same} byte-identical")
+    for line in only[:10]:
+        print(f"  only in one run: {line}")
+    for line in mismatches:
+        print(f"  {line}")
+    return 0 if not differ and not only and files_same == len(hb) == len(ha) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
