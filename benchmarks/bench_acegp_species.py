@@ -20,10 +20,11 @@ TM23's 200 iterations / gtol 1e-4). Each point (species, frames, n_max[, kernel 
                /proc/self/clear_refs after the frames are built; not ru_maxrss, which a child inherits at fork)
   pred_us      prediction (energy, forces, stress) per atom, median over test frames after a warm-up
 
-``--kernels`` runs each point with the kernel-stage implementations named (``structured``: the default, contracting
-the sparse environments with dB/dr in the single-bond basis per central species, never forming dB/dr; ``dense``:
-the previous path, U @ dB/dr over the full descriptor dimension and all sparse environments), so before/after come
-from the same run (the streamed selection stage and the prediction path are the current ones for both).
+``--kernels`` runs each point with the kernel-stage implementations named (``structured``: contracting the sparse
+environments with dB/dr in the single-bond basis per central species, never forming dB/dr; ``dense``: the previous
+path, U @ dB/dr over the full descriptor dimension and all sparse environments; ``auto``, the model's default:
+structured with several species, dense with one), so before/after come from the same run (the streamed selection
+stage and the prediction path are the current ones for all).
 
 Extrapolation to ``--target`` (default 4 species, 1000 frames, n_max 8): with one sparse environment per frame,
 m = F. A frame's kernel-stage cost is O(1) (descriptors) + O(m) (covariances with the m sparse environments) +
@@ -35,7 +36,7 @@ measures the target point itself and its 1-species counterpart (n_d of 1 species
 channels with one channel would give); ``--no-target`` skips that.
 
 Timings are wall clock on whatever else the machine runs: use the medians of repeated runs and the ratios within
-one run (dense / structured is printed when both ran).
+one run (dense / auto or structured is printed when both ran).
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/bench_acegp_species.py --quick
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/bench_acegp_species.py --out /tmp/species.json
@@ -149,7 +150,7 @@ def run_point(spec: dict) -> dict:
             "hyper_s": tm.get("hyperparameters_s", 0.0), "fit_s": fit_s, "peak_mb": peak - base, "rss_base_mb": base,
             "pred_us": 1e6 * statistics.median(times), "iterations": opt.get("iterations"),
             "test_e_mae_mev": 1000 * float(np.mean(np.abs(e_err))), "test_f_mae": float(np.mean(np.abs(f_err))),
-            "label_s": label_s, "threads": os.environ.get("NUMBA_NUM_THREADS")}
+            "label_s": label_s, "threads": os.environ.get("NUMBA_NUM_THREADS"), "module": sgp.__file__}
 
 
 def spawn(spec: dict, threads: int) -> dict:
@@ -215,7 +216,7 @@ def main() -> None:
     ap.add_argument("--l-max", type=int, default=3)
     ap.add_argument("--cutoff", type=float, default=5.0)
     ap.add_argument("--max-iter", type=int, default=200)
-    ap.add_argument("--kernels", nargs="+", default=["structured"], choices=["structured", "dense"])
+    ap.add_argument("--kernels", nargs="+", default=["auto"], choices=["auto", "structured", "dense"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--test-frames", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
@@ -229,7 +230,7 @@ def main() -> None:
         print(json.dumps(run_point(json.loads(args.point))))
         return
     if args.quick:
-        args.species, args.frames, args.n_max, args.kernels = [1, 2, 4], [20, 40], [8], ["dense", "structured"]
+        args.species, args.frames, args.n_max, args.kernels = [1, 2, 4], [20, 40], [8], ["dense", "auto"]
     rows = []
     for n_max in args.n_max:
         for ns in args.species:
@@ -247,7 +248,7 @@ def main() -> None:
     if not (args.quick or args.no_target):
         for ns in dict.fromkeys([ts, 1]):
             spec = {"species": ns, "frames": tf, "n_max": tn, "l_max": args.l_max, "cutoff": args.cutoff,
-                    "max_iter": args.max_iter, "kernels": "structured", "test_frames": args.test_frames,
+                    "max_iter": args.max_iter, "kernels": "auto", "test_frames": args.test_frames,
                     "seed": args.seed}
             r = spawn(spec, args.threads)
             measured_target.append(r)
@@ -268,10 +269,11 @@ def main() -> None:
     pairs = {}
     for r in rows:
         pairs.setdefault((r["species"], r["frames"], r["n_max"]), {})[r["kernels"]] = r
-    ratios = [(k, v["dense"]["kernels_s"] / v["structured"]["kernels_s"], v["dense"]["fit_s"] / v["structured"]["fit_s"])
-              for k, v in pairs.items() if len(v) == 2]
+    new = next((p for p in ("auto", "structured") if p in args.kernels), None)
+    ratios = [(k, v["dense"]["kernels_s"] / v[new]["kernels_s"], v["dense"]["fit_s"] / v[new]["fit_s"])
+              for k, v in pairs.items() if "dense" in v and new in v]
     if ratios:
-        print("dense / structured (species, frames, n_max): kernel stage, whole fit: " + "; ".join(
+        print(f"dense / {new} (species, frames, n_max): kernel stage, whole fit: " + "; ".join(
             f"{k}: {a:.1f}x, {b:.1f}x" for k, a, b in ratios))
     if args.out:
         Path(args.out).write_text(json.dumps({"rows": rows, "target": target, "extrapolated": est,

@@ -251,7 +251,8 @@ def test_power_one_two_and_general_power_paths_agree(emt_frames):
         xhat, _ = unit_rows(pot.descriptor.environments(atoms).desc)
         species = pot.descriptor.species_index(atoms)
         cos = np.where(species[:, None] == pot.sparse_species[None, :], xhat @ pot.sparse_U.T, 0.0)
-        assert pot.evaluate(atoms)[0] == pytest.approx(float((cos**zeta @ pot.alpha).sum()), rel=1e-10)
+        shift = pot.shift[species].sum()  # energy_shift auto: composition for these alloys
+        assert pot.evaluate(atoms)[0] == pytest.approx(float((cos**zeta @ pot.alpha).sum()) + shift, rel=1e-10)
 
 
 def test_deterministic_fit(emt_frames):
@@ -350,11 +351,12 @@ def test_raw_dot_term_is_exact_in_forces_stress_and_saved(emt_frames, tmp_path, 
     species = pot.descriptor.species_index(atoms)
     cos = np.where(species[:, None] == pot.sparse_species[None, :], xhat @ pot.sparse_U.T, 0.0)
     t = cos * norms[:, None] * pot.raw["sparse_norms"][None, :] / pot.raw["norm_scale"] ** 2
-    assert energy == pytest.approx(float(((cos**2 + 0.7 * t**raw_power) @ pot.alpha).sum()), rel=1e-10)
+    shift = pot.shift[species].sum()  # energy_shift auto: composition for these alloys
+    assert energy == pytest.approx(float(((cos**2 + 0.7 * t**raw_power) @ pot.alpha).sum()) + shift, rel=1e-10)
     _fd_check(pot, atoms)
     k_e, k_f, k_s = label_kernels(pot.descriptor.environments(atoms, gradients=True),
                                   SparseSet.of(pot.sparse_U, pot.sparse_species, pot.L, pot.zeta, pot.raw))
-    assert k_e @ pot.alpha == pytest.approx(energy, rel=1e-10)
+    assert k_e @ pot.alpha + shift == pytest.approx(energy, rel=1e-10)
     assert np.allclose(k_f.T @ pot.alpha, forces.ravel(), atol=1e-10)
     assert np.allclose(k_s.T @ pot.alpha, stress, atol=1e-12)
     assert any("raw_dot_weight" in d for d in pot.info["deviations"])
@@ -420,13 +422,16 @@ def test_single_bond_label_kernels_equal_the_dense_path(raw_weight):
     sparse.add(xhat[idx], dense.species[idx], norms[idx])
     for a, b in zip(label_kernels(dense, sparse), label_kernels(bonds, sparse)):
         assert np.allclose(a, b, rtol=0, atol=1e-12 * np.abs(a).max())
-    assert kernel_environments(d, atoms).bonds is not None
+    assert kernel_environments(d, atoms).bonds is not None  # KERNEL_PATH auto: structured with several species
+    assert kernel_environments(AceDescriptor("B2", 4.5, 4, 3, (29,)), _cell(5)).ddesc is not None
     s, rows, W = sparse.pair_weights(d)[0]
-    q, P = d.project_pairs(bonds, W, s)
-    q1, P1 = d.project_pairs(bonds, W, s, max_block=1)  # one central atom per chunk
-    assert np.array_equal(q, q1) and np.allclose(P, P1, rtol=0, atol=1e-13 * np.abs(P).max())
-    U = sparse.U[rows]
-    assert np.allclose(P, np.einsum("ud,qad->uqa", U, dense.ddesc[q]), rtol=0, atol=1e-12 * np.abs(P).max())
+    for max_block in (1, 2**19, 10**9):  # one central atom per chunk, the default, all at once
+        chunks = list(d.project_pairs(bonds, W, s, max_block=max_block))
+        q = np.concatenate([c[0] for c in chunks])
+        P = np.concatenate([c[1] for c in chunks], axis=1)
+        assert np.array_equal(np.sort(q), np.flatnonzero(bonds.species[bonds.i] == s))
+        U = sparse.U[rows]
+        assert np.allclose(P, np.einsum("ud,qad->uqa", U, dense.ddesc[q]), rtol=0, atol=1e-12 * np.abs(P).max())
 
 
 def test_trains_on_molecules_without_stress_labels_without_warnings():

@@ -1,7 +1,12 @@
 """External-package adapters end to end: each family's environment is built (cached under $MLFFBENCH_ENV_CACHE or
 ~/.cache/mlffbench/envs), its model is trained through the engine (``MainJob``, the model's jobs run by the
-worker inside the family env) on tiny LAMMPS Cu data, and the saved potential is reloaded in the env and checked
-against finite differences of its own energy (forces = -dE/dx, stress = dE/dε / V with ASE's sign).
+worker inside the family env) on a tiny multi-element periodic data set (EMT-labelled random Cu/Au fcc alloys of
+varying composition, a ``files`` data set: several species, per-element energy references, stress) or, for the
+families that are only run, not trained (zero-shot, NEP, sGDML), on tiny LAMMPS Cu data; the saved potential is
+reloaded in the env and checked against finite differences of its own energy (forces = -dE/dx, stress = dE/dε / V
+with ASE's sign). One small molecule run (non-periodic, no stress, all-electron-sized total energies, a test frame
+without forces) covers the families whose code differs for molecules; ``refuse`` rules are checked without
+training.
 
 A family whose environment cannot be built is skipped with the build error (which names the log).
 """
@@ -14,16 +19,47 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from ase.build import bulk, molecule
+from ase.calculators.emt import EMT
 
 from mlffbench import envs
+from mlffbench import frames as fr
 from mlffbench.config import load_config
+from mlffbench.data.io import write_frames
+from mlffbench.datasets.base import DataSummary
 from mlffbench.engine.runner import MainJob
 from mlffbench.errors import ConfigError
 from mlffbench.models.registry import get_model_class
 
 DATA = {"elements": ["Cu"], "frames_per_temperature": 10, "equilibration_fs": 200}
+#: name of the multi-element periodic data set (alloy_dataset) and the file its frames are written to
+ALLOY = "CuAu"
+
+
+def alloy_frames(n: int = 30) -> list:
+    """Random substitutional Cu/Au fcc alloys, 2x2x2 conventional cells (32 atoms), an Au fraction drawn per frame
+    in [0.1, 0.9] (so the per-element energy reference matters: Au and Cu differ by ~0.75 eV/atom in EMT), cell
+    strained by up to 2 %, atoms rattled; labelled by ASE's EMT (energy, forces, stress)."""
+    frames = []
+    for seed in range(n):
+        rng = np.random.default_rng(seed)
+        atoms = bulk("Cu", "fcc", a=3.75, cubic=True).repeat((2, 2, 2))
+        atoms.set_chemical_symbols(np.where(rng.random(len(atoms)) < rng.uniform(0.1, 0.9), "Au", "Cu").tolist())
+        atoms.set_cell(atoms.cell[:] @ (np.eye(3) + rng.uniform(-0.02, 0.02, (3, 3))), scale_atoms=True)
+        atoms.rattle(0.05, seed=seed)
+        atoms.calc = EMT()
+        frames.append(fr.labelled(atoms, atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()))
+    return frames
+
+
+def alloy_dataset(tmp_path: Path) -> dict:
+    """The alloy ``files`` data set entry: 30 frames, a seeded random 20 % test split (24 training, 6 test)."""
+    path = tmp_path / f"{ALLOY}.extxyz"
+    write_frames(path, alloy_frames())
+    return {"source": "files", "name": ALLOY, "files": [str(path)], "split": {"kind": "random", "test_fraction": 0.2}}
 
 
 def family_python(family: str) -> str:
@@ -36,10 +72,51 @@ def family_python(family: str) -> str:
     return python
 
 
-def run_engine(tmp_path: Path, models: list[dict]):
-    cfg = {"name": "adapters", "seed": 0, "data": DATA, "split": {"test_last": 0.2}, "models": models,
+#: isolated-atom energies (eV; ORCA PBE/def2-SVP, BOTNet acetylacetone set, isolated_atoms.xyz) added to the EMT
+#: energies of the molecule data set, so its totals are all-electron sized (ethanol ~ -4170 eV, -460 eV/atom)
+ATOM_ENERGY = {"H": -13.568422178253735, "C": -1026.8538996116154, "O": -2037.796869412825}
+MOLECULE = "ethanol"
+
+
+def molecule_frames(n: int, seed0: int = 0) -> list:
+    """Rattled ethanol (C2H6O, 9 atoms), no cell and pbc F F F, labelled by ASE's EMT (energy + ATOM_ENERGY,
+    forces; no stress)."""
+    frames = []
+    for seed in range(seed0, seed0 + n):
+        atoms = molecule("CH3CH2OH")
+        atoms.rattle(0.05, seed=seed)
+        atoms.calc = EMT()
+        energy = atoms.get_potential_energy() + sum(ATOM_ENERGY[s] for s in atoms.get_chemical_symbols())
+        frames.append(fr.labelled(atoms, energy, atoms.get_forces(), None))
+    return frames
+
+
+def molecule_dataset(tmp_path: Path) -> dict:
+    """The molecule ``files`` data set: 16 training frames, a test file of 4 frames, the last with energy only."""
+    train, test = tmp_path / f"{MOLECULE}_train.extxyz", tmp_path / f"{MOLECULE}_test.extxyz"
+    write_frames(train, molecule_frames(16))
+    frames = molecule_frames(4, seed0=100)
+    frames[-1] = fr.labelled(frames[-1], fr.label(frames[-1], "energy"), None, None)
+    write_frames(test, frames)
+    return {"source": "files", "name": MOLECULE, "files": [str(train)], "test_files": [str(test)]}
+
+
+def run_alloy(tmp_path: Path, models: list[dict]):
+    """run_engine on the alloy data set: (run directory, jobs by name, the data file)."""
+    entry = alloy_dataset(tmp_path)
+    run_dir, jobs = run_engine(tmp_path, models, [entry])
+    return run_dir, jobs, Path(entry["files"][0])
+
+
+def run_engine(tmp_path: Path, models: list[dict], datasets: list[dict] | None = None):
+    """The accuracy task of ``models`` on ``datasets`` (data-set entries), by default the generated LAMMPS Cu."""
+    cfg = {"name": "adapters", "seed": 0, "models": models,
            "tasks": {"accuracy": True, "transfer": None, "learning_curve": None},
            "execution": {"executor": "inprocess"}}
+    if datasets is None:
+        cfg.update(data=DATA, split={"test_last": 0.2})
+    else:
+        cfg["datasets"] = datasets
     path = tmp_path / "adapters.yaml"
     path.write_text(yaml.safe_dump(cfg))
     run_dir = tmp_path / "run"
@@ -86,9 +163,11 @@ print(json.dumps(out))
 
 
 def check_in_env(python: str, run_dir: Path, job, d: float = 1e-4, d_strain: float = 1e-5,
-                 differences: bool = True) -> dict:
+                 differences: bool = True, data: Path | None = None) -> dict:
+    """Reload ``job``'s potential in its env and check it on the first frame of ``data`` (default: the generated
+    Cu data set's warm trajectory; the alloy tests pass their data file)."""
     model = run_dir / "models" / job.inputs["job_id"] / "potential.json"
-    data = run_dir / "datasets" / "Cu" / "Cu" / "Cu_warm.extxyz"
+    data = data or run_dir / "datasets" / "Cu" / "Cu" / "Cu_warm.extxyz"
     out = subprocess.run([python, "-c", CHECK, str(model), str(data), str(d), str(d_strain), str(int(differences))],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -112,10 +191,13 @@ def assert_info(info: dict, package: str):
 
 # -- planning-time validation (no env needed) --------------------------------------------------------------
 def test_adapters_import_without_their_packages():
-    """The main venv plans runs with every family (check_params) without mace, nequip, torch ... installed."""
+    """The main venv plans runs with every family (check_params, refuse) without mace, nequip, torch ... installed."""
     code = ("import sys\nfrom mlffbench.models.registry import model_names, get_model_class\n"
+            "from mlffbench.datasets.base import DataSummary\n"
+            "data = DataSummary('x', ('C', 'Cu', 'H'), False, False, False, 3)\n"
             "for name in model_names():\n    get_model_class(name).check_params({}) if name not in "
             "('labeler', 'ase_calculator', 'nep_model') else get_model_class(name)\n"
+            "    get_model_class(name).refuse(data, {})\n"
             "heavy = sorted(m for m in ('torch', 'mace', 'nequip', 'e3nn', 'chgnet', 'sevenn', 'quippy', 'deepmd', "
             "'sgdml', 'torchani', 'calorine', 'tensorflow', 'tensorpotential', 'flare') if m in sys.modules)\nprint(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -153,9 +235,9 @@ def test_mace_epoch_time_from_its_log():
 @pytest.mark.slow
 def test_mace_trains_through_engine_and_predicts(tmp_path):
     python = family_python("mace")
-    run_dir, jobs = run_engine(tmp_path, [{"name": "mace", "params": MACE_TINY, "python": python}])
-    assert_scored(jobs["accuracy:Cu:mace"])
-    checked = check_in_env(python, run_dir, jobs["accuracy:Cu:mace"])
+    run_dir, jobs, data = run_alloy(tmp_path, [{"name": "mace", "params": MACE_TINY, "python": python}])
+    assert_scored(jobs[f"accuracy:{ALLOY}:mace"])
+    checked = check_in_env(python, run_dir, jobs[f"accuracy:{ALLOY}:mace"], data=data)
     info = checked["info"]
     assert_info(info, "mace-torch")
     assert info["version"] == "0.3.16" and info["e3nn"] == "0.4.4"
@@ -177,14 +259,17 @@ ALLEGRO_TINY = {"num_layers": 1, "l_max": 1, "num_scalar_features": 8, "num_tens
                                                    ("allegro", ALLEGRO_TINY, "nequip-allegro")])
 def test_nequip_family_trains_through_engine_and_predicts(tmp_path, family, params, package):
     python = family_python(family)
-    run_dir, jobs = run_engine(tmp_path, [{"name": family, "params": params, "python": python}])
-    job = jobs[f"accuracy:Cu:{family}"]
+    run_dir, jobs, data = run_alloy(tmp_path, [{"name": family, "params": params, "python": python}])
+    job = jobs[f"accuracy:{ALLOY}:{family}"]
     assert_scored(job)
-    checked = check_in_env(python, run_dir, job)
+    checked = check_in_env(python, run_dir, job, data=data)
     info = checked["info"]
     assert_info(info, package)
     assert info["nequip"] == "0.19.1" and info["e3nn"].startswith("0.6") and info["epochs"] == 2
     assert info["stress_trained"] and info["n_parameters"] > 0
+    # one least-squares energy per element (nequip's own per_atom_energy_mean would give both the same)
+    assert info["type_names"] == ["Au", "Cu"]
+    assert info["per_type_energy_shifts"]["Au"] - info["per_type_energy_shifts"]["Cu"] > 0.3
     assert checked["force_err"] < 1e-5 * max(1.0, checked["force_scale"])
     assert checked["stress_err"] < 1e-5 * max(1.0, checked["stress_scale"]) + 1e-7
 
@@ -241,32 +326,39 @@ GAP_TINY = {"n_sparse_soap": 100, "n_max": 4, "l_max": 3, "cutoff": 4.5}
 def test_gap_fits_through_engine_and_predicts(tmp_path):
     python = family_python("gap")
     # no `python:` key: the runner finds the family's environment itself (Model.env -> envs.python_for)
-    run_dir, jobs = run_engine(tmp_path, [{"name": "gap", "params": GAP_TINY}])
-    job = jobs["accuracy:Cu:gap"]
+    run_dir, jobs, data = run_alloy(tmp_path, [{"name": "gap", "params": GAP_TINY}, {"name": "mean_energy"}])
+    job = jobs[f"accuracy:{ALLOY}:gap"]
     o = assert_scored(job)
     assert o["forces.percent"] < 100  # a fitted GAP beats the zero-force baseline even on 24 frames
-    checked = check_in_env(python, run_dir, job, d=1e-4, d_strain=1e-5)
+    baseline = assert_scored(jobs[f"accuracy:{ALLOY}:mean_energy"])
+    assert o["energy_per_atom.mae"] < 0.2 * baseline["energy_per_atom.mae"]
+    checked = check_in_env(python, run_dir, job, d=1e-4, d_strain=1e-5, data=data)
     assert_info(checked["info"], "quippy-ase")
-    assert checked["info"]["n_sparse"] == [20, 100]
+    # add_species: a 2-body kernel per pair (AuAu, AuCu, CuCu) and a SOAP kernel per centre species
+    assert checked["info"]["n_sparse"] == [20, 20, 20, 100, 100]
+    e0 = checked["info"]["e0_eV_per_atom"]
+    assert e0["Au"] - e0["Cu"] > 0.3  # per element (gap_fit's e0_method=average: one value for both)
     assert checked["force_err"] < 1e-4 * max(1.0, checked["force_scale"])
     assert checked["stress_err"] < 1e-4 * max(1.0, checked["stress_scale"]) + 1e-7
 
 
 # -- DeePMD ------------------------------------------------------------------------------------------------
-DEEPMD_TINY = {"sel": 60, "embedding": [4, 8], "fitting": [16, 16], "axis_neuron": 4, "epochs": 2,
+DEEPMD_TINY = {"sel": 80, "embedding": [4, 8], "fitting": [16, 16], "axis_neuron": 4, "epochs": 2,
                "batch_size": 4, "start_pref_v": 1.0, "limit_pref_v": 1.0}
 
 
 @pytest.mark.slow
 def test_deepmd_trains_through_engine_and_predicts(tmp_path):
     python = family_python("deepmd")
-    run_dir, jobs = run_engine(tmp_path, [{"name": "deepmd", "params": DEEPMD_TINY, "python": python}])
-    job = jobs["accuracy:Cu:deepmd"]
+    run_dir, jobs, data = run_alloy(tmp_path, [{"name": "deepmd", "params": DEEPMD_TINY, "python": python}])
+    job = jobs[f"accuracy:{ALLOY}:deepmd"]
     assert_scored(job)
-    checked = check_in_env(python, run_dir, job)
+    checked = check_in_env(python, run_dir, job, data=data)
     info = checked["info"]
     assert_info(info, "deepmd-kit")
     assert info["version"].startswith("3.2.0") and info["steps"] == 2 * 6 and info["stress_trained"]
+    # 22 training frames, every one its own species order: one mixed-type system (not 22 one-frame systems)
+    assert info["type_map"] == ["Au", "Cu"] and info["n_systems"] == 1
     assert checked["force_err"] < 1e-5 * max(1.0, checked["force_scale"])
     assert checked["stress_err"] < 1e-5 * max(1.0, checked["stress_scale"]) + 1e-7
 
@@ -518,6 +610,171 @@ def test_sgdml_refuses_frames_of_another_cell_or_order():
     check_same_system([base, base.copy()])
 
 
+# -- molecules: non-periodic frames without cell or stress, all-electron-sized energies --------------------------
+#: families whose code differs for molecules (a box for FLARE and GAP, FLARE's reload of stressless frames and its
+#: auto energy shift, TorchANI's cell-free AEVs, sGDML's lattice-free data set); DeePMD's ``nopbc`` systems are
+#: checked on the files it writes (test_deepmd_systems_...), its training takes ~45 s. ``beats`` = one-solve fits
+#: that must beat the mean-energy baseline in energy and forces even on 16 frames
+MOLECULE_RUNS = [
+    ("flare", {"cutoff": 4.0, "n_max": 4, "l_max": 2, "sparse_per_frame": 2, "max_iterations": 20}, True),
+    ("gap", {"n_sparse_soap": 100, "n_max": 4, "l_max": 3, "cutoff": 4.5}, True),
+    ("sgdml", {"sig": [20]}, True),
+    ("torchani", {"hidden": [8], "radial_num_shifts": 8, "angular_num_shifts": 2, "angular_num_sections": 4,
+                  "radial_cutoff": 4.5, "angular_cutoff": 3.5, "epochs": 2, "batch_size": 8}, False),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,params,beats", MOLECULE_RUNS, ids=[r[0] for r in MOLECULE_RUNS])
+def test_molecule_trains_and_predicts(tmp_path, family, params, beats):
+    """Ethanol without a cell (pbc F F F), energies ~ -4170 eV, no stress; the test file's last frame has no
+    forces. The job trains and scores every test frame (energy of all 4, forces of 3), stress is never compared
+    (NaN, no pair), and the per-element energy reference keeps the energy error per atom at the scale of the
+    EMT labels (a model without one is off by hundreds of eV/atom: FLARE's raw totals gave 620 eV/atom)."""
+    family_python(family)
+    _, jobs = run_engine(tmp_path, [{"name": family, "params": params}, {"name": "mean_energy"}],
+                         [molecule_dataset(tmp_path)])
+    job = jobs[f"accuracy:{MOLECULE}:{family}"]
+    assert job.status == "done", job.error
+    o = job.result["tests"]["test"]["overall"]
+    base = jobs[f"accuracy:{MOLECULE}:mean_energy"].result["tests"]["test"]["overall"]
+    assert o["energy_per_atom.n"] == 4 and o["forces.n"] == 3 * 9 * 3
+    assert o["stress.n"] == 0 and math.isnan(o["stress.mae"])
+    assert math.isfinite(o["forces.mae"]) and o["energy_per_atom.mae"] < 1.0  # eV/atom
+    if beats:
+        assert o["energy_per_atom.mae"] < base["energy_per_atom.mae"] and o["forces.mae"] < base["forces.mae"]
+
+
+def test_boxed_puts_molecules_in_a_box_and_leaves_crystals():
+    from mlffbench.models.adapters.common import VACUUM, boxed
+
+    mol = molecule_frames(1)[0]
+    box = boxed(mol)
+    assert not box.pbc.any() and np.allclose(box.cell[:], np.diag(np.diag(box.cell[:])))
+    span = mol.positions.max(axis=0) - mol.positions.min(axis=0)
+    assert np.allclose(np.diag(box.cell[:]), span + VACUUM)
+    assert np.allclose(box.positions - mol.positions, box.positions[0] - mol.positions[0])  # translated only
+    assert fr.label(box, "energy") == fr.label(mol, "energy") and fr.label(box, "stress") is None
+    assert np.array_equal(fr.label(box, "forces"), fr.label(mol, "forces"))
+    crystal = alloy_frames(1)[0]
+    assert boxed(crystal) is crystal
+
+
+def test_deepmd_systems_are_mixed_type_per_atom_count_and_nopbc_for_molecules(tmp_path):
+    """The npy systems DeePMD reads (its format: type.raw, type_map.raw, set.000/*.npy, nopbc): random alloys of
+    one atom count form ONE mixed-type system with per-frame types; molecules a ``nopbc`` system without virial."""
+    from mlffbench.models.adapters.deepmd import write_systems
+
+    alloys = alloy_frames(3)
+    systems = write_systems(alloys, tmp_path / "alloy", ["Au", "Cu"])
+    assert len(systems) == 1
+    system = Path(systems[0])
+    assert (system / "type.raw").read_text().split() == ["0"] * 32 and not (system / "nopbc").exists()
+    assert (system / "type_map.raw").read_text().split() == ["Au", "Cu"]
+    types = np.load(system / "set.000" / "real_atom_types.npy")
+    assert types.tolist() == [[0 if s == "Au" else 1 for s in a.get_chemical_symbols()] for a in alloys]
+    virial = np.load(system / "set.000" / "virial.npy").reshape(3, 3, 3)
+    assert np.allclose(virial[0], -alloys[0].get_volume() * alloys[0].get_stress(voigt=False))
+    assert np.allclose(np.load(system / "set.000" / "energy.npy"), [fr.label(a, "energy") for a in alloys])
+    mols = molecule_frames(2)
+    (system,) = map(Path, write_systems(mols, tmp_path / "mol", ["C", "H", "O"]))
+    assert (system / "nopbc").is_file() and not (system / "set.000" / "virial.npy").exists()
+    box = np.load(system / "set.000" / "box.npy").reshape(-1, 3, 3)
+    assert (np.linalg.det(box) > 1000).all()  # a real box (unused by DeePMD under nopbc), never a zero cell
+    assert np.allclose(np.load(system / "set.000" / "force.npy").reshape(2, 9, 3),
+                       [fr.label(m, "forces") for m in mols])
+
+
+def test_gap_two_body_kernels_only_for_pairs_within_the_cutoff():
+    """gap_fit's add_species=T makes a 2B kernel for every pair and aborts on one without any distance (ethanol's
+    single O: no O-O pair); the adapter lists the pairs that occur."""
+    from mlffbench.models.adapters.gap import species_pairs
+
+    assert species_pairs(molecule_frames(2), 4.5) == [(1, 1), (1, 6), (1, 8), (6, 6), (6, 8)]
+    assert species_pairs(alloy_frames(2), 4.5) == [(29, 29), (29, 79), (79, 79)]
+
+
+# -- refuse: what a family cannot run, decided at planning without training -----------------------------------
+ALLOY_SUMMARY = DataSummary("alloy", ("Au", "Cu"), periodic=True, has_stress=True, uniform=False, n_frames=30)
+MOLECULE_SUMMARY = DataSummary("acac", ("C", "H", "O"), periodic=False, has_stress=False, uniform=True,
+                               n_frames=500)
+TRAINED = ("mace", "nequip", "allegro", "gap", "deepmd", "torchani", "grace", "flare")
+
+
+@pytest.mark.parametrize("family", TRAINED)
+def test_trained_families_take_alloys_and_molecules(family):
+    cls = get_model_class(family)
+    assert cls.refuse(ALLOY_SUMMARY, {}) is None and cls.refuse(MOLECULE_SUMMARY, {}) is None
+
+
+def test_sgdml_refuses_data_sets_of_more_than_one_system():
+    cls = get_model_class("sgdml")
+    assert cls.refuse(MOLECULE_SUMMARY, {}) is None  # one molecule: sGDML's own use
+    assert cls.refuse(DataSummary("Cu", ("Cu",), True, True, True, 30), {}) is None  # TM23: one cell per element
+    reason = cls.refuse(ALLOY_SUMMARY, {})
+    assert reason.startswith("sGDML models one fixed system") and "\n" not in reason
+
+
+@pytest.mark.parametrize("family,model", [("chgnet", "CHGNet 0.3.0"), ("sevennet", "SevenNet 7net-0")])
+def test_pretrained_models_refuse_elements_outside_mptrj(family, model):
+    from mlffbench.models.adapters.zeroshot import MPTRJ_ELEMENTS
+
+    cls = get_model_class(family)
+    assert len(MPTRJ_ELEMENTS) == 89 and {"H", "C", "O", "Cu", "Au", "Pu"} <= MPTRJ_ELEMENTS
+    assert cls.refuse(ALLOY_SUMMARY, {}) is None and cls.refuse(MOLECULE_SUMMARY, {}) is None
+    reason = cls.refuse(DataSummary("PoCu", ("Cu", "Po"), True, True, False, 10), {})
+    assert reason == f"pretrained {model} (trained on MPtrj's 89 elements) does not cover Po"
+    assert cls.refuse(DataSummary("Og", ("Og",), True, True, True, 10), {}).endswith("does not cover Og")
+
+
+def test_sevennet_model_names_and_refusal():
+    cls = get_model_class("sevennet")
+    po = DataSummary("Po", ("Po",), True, True, True, 10)
+    assert "SevenNet 7net-l3i5" in cls.refuse(po, {"kwargs": {"model": "7net-l3i5"}})
+    assert cls.refuse(po, {"kwargs": {"model": "7net-omat"}}) is None  # not shipped: its elements are not known
+
+
+def test_nep_model_refuses_elements_its_file_lacks(tmp_path):
+    cls = get_model_class("nep_model")
+    path = tmp_path / "nep.txt"
+    path.write_text("nep4 2 Cu Au\ncutoff 6 4\n")
+    assert cls.refuse(ALLOY_SUMMARY, {"path": str(path)}) is None
+    assert cls.refuse(MOLECULE_SUMMARY, {"path": str(path)}) == f"NEP file {path} (types Cu Au) does not cover C, H, O"
+    assert cls.refuse(ALLOY_SUMMARY, {"path": str(tmp_path / "missing.txt")}) is None  # the job names the path
+
+
+def test_ase_calculator_refuses_only_with_declared_elements():
+    cls = get_model_class("ase_calculator")
+    emt = {"calculator": "ase.calculators.emt:EMT"}
+    assert cls.refuse(MOLECULE_SUMMARY, emt) is None  # nothing declared: nothing refused
+    cls.check_params({**emt, "elements": ["Cu", "Au", "Ni"]})
+    assert cls.refuse(ALLOY_SUMMARY, {**emt, "elements": ["Cu", "Au", "Ni"]}) is None
+    assert cls.refuse(MOLECULE_SUMMARY, {**emt, "elements": ["Cu", "Au", "C", "O"]}).endswith("does not cover H")
+    with pytest.raises(ConfigError, match="params.elements"):
+        cls.check_params({**emt, "elements": ["Cu", "Xx"]})
+
+
+def test_refusals_are_recorded_at_planning(tmp_path):
+    """Through the planner (no job runs, no family env): on the alloy data set sGDML and an EMT calculator
+    declared for Cu only are 'not run' with their reasons; the others are planned."""
+    cfg = {"name": "plan", "seed": 0, "datasets": [alloy_dataset(tmp_path)],
+           "models": [{"name": "sgdml"}, {"name": "gap"}, {"name": "chgnet"},
+                      {"name": "ase_calculator", "params": {"calculator": "ase.calculators.emt:EMT",
+                                                            "elements": ["Cu"]}}],
+           "tasks": {"accuracy": True, "transfer": None, "learning_curve": None},
+           "execution": {"executor": "inprocess"}}
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    main = MainJob(load_config(path), tmp_path / "run")
+    planned = {job.name for job in main.plan()}
+    assert {f"accuracy:{ALLOY}:gap", f"accuracy:{ALLOY}:chgnet"} <= planned
+    assert not any(name.endswith(":sgdml") or name.endswith(":ase_calculator") for name in planned)
+    reasons = {x["model"]: x["reason"] for x in main.not_run}
+    assert set(reasons) == {"sgdml", "ase_calculator"}
+    assert reasons["sgdml"].startswith("sGDML models one fixed system")
+    assert reasons["ase_calculator"].endswith("does not cover Au")
+
+
 # -- TorchANI ----------------------------------------------------------------------------------------------
 TORCHANI_TINY = {"hidden": [8], "radial_num_shifts": 8, "angular_num_shifts": 2, "angular_num_sections": 4,
                  "radial_cutoff": 4.5, "angular_cutoff": 3.5, "epochs": 2, "batch_size": 8}
@@ -526,14 +783,15 @@ TORCHANI_TINY = {"hidden": [8], "radial_num_shifts": 8, "angular_num_shifts": 2,
 @pytest.mark.slow
 def test_torchani_trains_through_engine_and_predicts(tmp_path):
     python = family_python("torchani")
-    run_dir, jobs = run_engine(tmp_path, [{"name": "torchani", "params": TORCHANI_TINY}])
-    job = jobs["accuracy:Cu:torchani"]
+    run_dir, jobs, data = run_alloy(tmp_path, [{"name": "torchani", "params": TORCHANI_TINY}])
+    job = jobs[f"accuracy:{ALLOY}:torchani"]
     assert_scored(job)
-    checked = check_in_env(python, run_dir, job)
+    checked = check_in_env(python, run_dir, job, data=data)
     info = checked["info"]
     assert_info(info, "torchani")
     assert info["version"] == "2.9.0" and info["epochs"] == 2 and info["train_s_per_epoch"] > 0
-    assert info["n_parameters"] > 0 and not info["stress_trained"]
+    assert info["n_parameters"] > 0 and not info["stress_trained"] and info["elements"] == ["Au", "Cu"]
+    assert info["self_energy_eV_per_atom"]["Au"] - info["self_energy_eV_per_atom"]["Cu"] > 0.3
     assert checked["force_err"] < 1e-6 * max(1.0, checked["force_scale"])
     assert checked["stress_err"] < 1e-6 * max(1.0, checked["stress_scale"]) + 1e-8
 

@@ -226,3 +226,37 @@ def _xyz_frames(path: Path, n: int) -> list[str]:
     lines = path.read_text().splitlines(keepends=True)
     atoms = int(lines[0])
     return lines[: n * (atoms + 2)]
+
+
+def test_compare_ranks_only_runs_on_the_same_frames_and_split(data_run, alloy, tmp_path):
+    run_dir, _ = data_run
+    same = cli("compare", run_dir, run_dir, "--out", tmp_path / "same.html")
+    assert same.returncode == 0 and "ranked by the mean force % error over the 1 data set" in same.stdout
+    write_frames(tmp_path / "other.xyz", alloy_frames(10, 9, "bulk"))
+    other = tmp_path / "other"
+    assert cli("run", "--data", tmp_path / "other.xyz", "--models", "mean_energy", "--name", "CuAu", "--run-dir",
+               other, "--executor", "inprocess", "--no-progress").returncode == 0
+    result = cli("compare", run_dir, other, "--out", tmp_path / "c.html")
+    assert result.returncode == 0, result.stderr
+    assert "not ranked: these rows share no data set with the same frames and split" in result.stdout
+
+
+def test_crash_test_runs_from_test_frames_and_records_failure(alloy, tmp_path):
+    """No reference needed: MD of the trained model from test frames; a failure is a result (time, last frame)."""
+    def crash_run(name: str, settings: dict):
+        cfg = tmp_path / f"{name}.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "datasets": [{"source": "files", "name": "a", "files": [str(alloy / "bulk.xyz")], "labeler": "emt"}],
+            "models": [{"name": "labeler"}], "execution": {"executor": "inprocess"},
+            "tasks": {"accuracy": True, "crash_test": {"frames": 2, "steps": 100, "temperature_K": 300, **settings}}}))
+        jobs = MainJob(load_config(cfg), tmp_path / name).run(progress=False)
+        (crash,) = [j for j in jobs if j.name.startswith("crash_test:")]
+        assert crash.status == "done", crash.error
+        return crash.result
+
+    ok = crash_run("ok", {})
+    assert [r["survived"] for r in ok["runs"]] == [True, True] and ok["runs"][0]["simulated_ps"] == 0.1
+    strict = crash_run("strict", {"max_force": 1e-4})  # EMT forces on rattled cells exceed this at once
+    run = strict["runs"][0]
+    assert not run["survived"] and run["reason"].startswith("max force") and run["time_to_failure_ps"] == 0.0
+    assert (tmp_path / "strict" / run["last_good_frame"]).is_file()

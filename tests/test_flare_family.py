@@ -2,8 +2,8 @@
 
 Planning-time validation runs anywhere. The rest needs the ``flare`` environment (built on first use, ~3 min,
 cached; the module's env tests skip with the build error when it cannot be built):
-* trained through the engine (MainJob, accuracy task) on tiny TM23-style LAMMPS Cu data, then reloaded inside the
-  env: forces and stress equal finite differences of its own energy;
+* trained through the engine (MainJob, accuracy task) on tiny EMT Cu/Au alloy data (test_adapters), then reloaded
+  inside the env: forces and stress equal finite differences of its own energy;
 * with FLARE's optimisation off and our acegp's sparse set + hyperparameters handed over, FLARE's predictions
   through the adapter equal acegp's (B2, zeta 1 and 2, TM23's per-atom sigma_E = FLARE's rel_e_noise = N).
 """
@@ -45,6 +45,23 @@ def test_bad_params_are_config_errors(params, match):
         get_model_class("flare").check_params(params)
 
 
+def test_auto_energy_shift_keeps_tm23_raw_totals_and_shifts_the_rest():
+    """energy_shift auto: FLARE's raw totals (TM23) for one periodic element of cohesive-size energies, else the
+    per-species least-squares shift (several species, molecules, all-electron totals)."""
+    from test_adapters import alloy_frames, molecule_frames
+
+    from mlffbench.models.adapters.flare import auto_energy_shift
+
+    cu = emt_cells(range(2))
+    assert auto_energy_shift(cu) == "none"
+    assert auto_energy_shift(alloy_frames(2)) == "composition"
+    assert auto_energy_shift(molecule_frames(2)) == "composition"
+    all_electron = [fr.labelled(a, fr.label(a, "energy") - 600.0 * len(a), fr.label(a, "forces"),
+                                fr.label(a, "stress")) for a in cu]
+    assert auto_energy_shift(all_electron) == "composition"
+    get_model_class("flare").check_params({"energy_shift": "auto"})
+
+
 def test_bad_params_stop_a_run_at_planning(tmp_path):
     """Through the config loader: one line naming the file and the model, before any job runs."""
     cfg = {"name": "bad", "data": {"elements": ["Cu"]}, "models": [{"name": "flare", "params": {"descriptor": "B1"}}]}
@@ -57,7 +74,6 @@ def test_bad_params_stop_a_run_at_planning(tmp_path):
 
 
 # -- through the engine ------------------------------------------------------------------------------------
-DATA = {"elements": ["Cu"], "frames_per_temperature": 10, "equilibration_fs": 200}
 TINY = {"cutoff": 4.0, "n_max": 4, "l_max": 2, "sparse_per_frame": 2, "max_iterations": 50}
 
 #: inside the flare env: reload the saved potential (argv[1]), rattle a frame of argv[2], compare its forces
@@ -93,18 +109,12 @@ print(json.dumps({"info": pot.info, "force_err": float(np.abs(f[:3] - nf).max())
 
 @pytest.mark.slow
 def test_flare_trains_through_engine_and_reloads(tmp_path, flare_python):
-    from mlffbench.engine.runner import MainJob
+    from test_adapters import ALLOY, run_alloy
 
     python = flare_python
-    cfg = {"name": "flare", "seed": 0, "data": DATA, "split": {"test_last": 0.2},
-           "models": [{"name": "flare", "params": TINY}],  # no python key: Model.env -> envs.python_for
-           "tasks": {"accuracy": True, "transfer": None, "learning_curve": None},
-           "execution": {"executor": "inprocess"}}
-    path = tmp_path / "flare.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    run_dir = tmp_path / "run"
-    jobs = {j.name: j for j in MainJob(load_config(path), run_dir).run(progress=False)}
-    job = jobs["accuracy:Cu:flare"]
+    # the Cu/Au alloy files data set of test_adapters: two species, energies of varying composition, stress
+    run_dir, jobs, data = run_alloy(tmp_path, [{"name": "flare", "params": TINY}])  # Model.env -> python_for
+    job = jobs[f"accuracy:{ALLOY}:flare"]
     assert job.status == "done", job.error
     overall = job.result["tests"]["test"]["overall"]
     assert all(math.isfinite(overall[k]) for k in ("energy_per_atom.mae", "forces.mae", "stress.mae"))
@@ -112,8 +122,7 @@ def test_flare_trains_through_engine_and_reloads(tmp_path, flare_python):
     assert job.result["model_info"]["package"] == "mir-flare" and job.result["model_info"]["version"] == "1.4.0"
 
     model = run_dir / "models" / job.inputs["job_id"] / "potential.json"
-    out = subprocess.run([python, "-c", CHECK, str(model), str(run_dir / "datasets" / "Cu" / "Cu" / "Cu_warm.extxyz")],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run([python, "-c", CHECK, str(model), str(data)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     checked = json.loads(out.stdout.strip().splitlines()[-1])
     info = checked["info"]
@@ -122,6 +131,9 @@ def test_flare_trains_through_engine_and_reloads(tmp_path, flare_python):
     assert info["optimisation"]["performed"] and info["hyperparameters"] != info["initial_hyperparameters"]
     assert math.isfinite(info["log_marginal_likelihood"]) and info["train_s"] > 0
     assert info["sigma_e_unit"].startswith("eV/atom") and info["deviations"]
+    assert info["species"] == ["Cu", "Au"]  # FLARE's species map: by atomic number
+    assert info["energy_shift"] == "composition (auto)"  # two elements: per-species least-squares constants
+    assert info["energy_shift_eV_per_atom"]["Au"] - info["energy_shift_eV_per_atom"]["Cu"] > 0.3
     assert checked["force_err"] < 1e-4 * max(1.0, checked["force_scale"])
     assert checked["stress_err"] < 1e-4 * max(1.0, checked["stress_scale"]) + 1e-7
 

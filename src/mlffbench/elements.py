@@ -24,6 +24,8 @@ from typing import Iterable
 
 from mlffbench.errors import DataError
 
+#: TM23's three MD temperatures as fractions of T_melt (Methods IV.A): cold, warm, melt
+TM23_FRACTIONS = {"cold": 0.25, "warm": 0.75, "melt": 1.25}
 TM23_MELT_SOURCE = "TM23 Table S2"
 TM23_SG_SOURCE = "TM23 Table S2"
 METAL43_SOURCE = "Metal-43 SI Table 1"

@@ -6,7 +6,7 @@ splits), ``tasks`` (task sections) and ``run`` (the run config and loader); ``sc
 """
 
 from mlffbench.config.datasets import (
-    NAME, SPLIT_KINDS, TM23_FRACTIONS, DataConfig, DataSetEntry, FilesConfig, SplitConfig,
+    NAME, SPLIT_KINDS, DataConfig, DataSetEntry, FilesConfig, SplitConfig,
 )
 from mlffbench.config.run import (
     ExecutionConfig, ModelConfig, RunConfig, builtin_configs, check_model_params, config_from_data,
@@ -17,6 +17,8 @@ from mlffbench.config.tasks import (
     GRID_DATA, GRID_SELECT, TASKS, CrashTestConfig, GridConfig, LearningCurveConfig, ObservablesConfig,
     SizeExtensivityConfig, TasksConfig, TransferConfig,
 )
+
+from mlffbench.elements import TM23_FRACTIONS
 
 __all__ = [
     "NAME", "SPLIT_KINDS", "TM23_FRACTIONS", "DataConfig", "DataSetEntry", "FilesConfig", "SplitConfig",

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlffbench.config.schema import positive, to_dict
+from mlffbench.elements import TM23_FRACTIONS
 from mlffbench.errors import ConfigError
 
-TM23_FRACTIONS = {"cold": 0.25, "warm": 0.75, "melt": 1.25}
 #: data-set names name folders and jobs (``task:name:model``): no ':' '/' or spaces; '@' marks variants
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 

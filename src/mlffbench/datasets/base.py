@@ -107,6 +107,21 @@ def resolve_split(dataset: DataSet, default) -> dict:
     return {"kind": "files"}
 
 
+def describe_split(spec: dict | None) -> str:
+    """A split spec in words (tables, the report)."""
+    if not spec:
+        return "-"
+    kind = spec.get("kind")
+    if kind == "last":
+        t = spec["test_last"]
+        return f"last {t:g} of each trajectory" if isinstance(t, int) else f"last {100 * t:g} % of each trajectory"
+    if kind == "random":
+        return f"random {100 * spec['test_fraction']:g} % of each group"
+    if kind == "files":
+        return "the given test files"
+    return str(spec)
+
+
 def ref(dataset: DataSet, data_key: str) -> dict:
     """What a job gets to load a data set: its name, folder and the key of the data job that wrote it."""
     return {"name": dataset.name, "folder": dataset.folder, "data_key": data_key, "source": dataset.source,

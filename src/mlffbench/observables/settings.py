@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from mlffbench.config import TM23_FRACTIONS
+from mlffbench.elements import TM23_FRACTIONS  # not from config: config imports observables
 from mlffbench.errors import ConfigError
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlffbench.datasets import describe_split
 from mlffbench.errors import one_line
 from mlffbench.report import html as H
 from mlffbench.report import plots
@@ -20,10 +21,12 @@ def _describe(d: dict) -> str:
              ("frames", d.get("n_frames")), ("groups", ", ".join(f"{g} ({n})" for g, n in
                                                                    (d.get("groups") or {}).items())),
              ("cell", "periodic" if d.get("periodic") else "non-periodic (no stress)"),
-             ("split", d.get("base_split")), ("reference calculator", (d.get("reference") or {}).get("name") or "none"),
+             ("split", describe_split(d.get("base_split"))), ("reference calculator", (d.get("reference") or {}).get("name") or "none"),
              ("level of theory", prov.get("level_of_theory") or "not stated"), ("fingerprint", d.get("fingerprint")),
              ("files", "; ".join(f"{Path(f['path']).name} ({f['subset']}, {f['frames']} frames)" for f in files))]
-    items += [(k, prov[k]) for k in ("citation", "licence", "units_declared") if prov.get(k)]
+    declared = {k: v for k, v in (prov.get("units_declared") or {}).items() if v is not None}
+    items += [(k, prov[k]) for k in ("citation", "licence") if prov.get(k)]
+    items += [("declared", ", ".join(f"{k} {v}" for k, v in declared.items()))] if declared else []
     return '<table class="meta">' + "".join(f'<tr><th class="t">{H.esc(k)}</th><td>{H.esc(v)}</td></tr>'
                                             for k, v in items if v not in (None, "")) + "</table>"
 

@@ -89,6 +89,11 @@ def learning_curve_figure(curves: list, raw: list[dict] | None = None):
             if law and ok.any():
                 grid = np.geomspace(n[ok].min(), n[ok].max(), 50)
                 ax.plot(grid, law.a * grid**law.b * scale[q], "--", color=colours[label], lw=1)
+        if not ax.has_data() or not any(np.isfinite(line.get_ydata()).any() and (line.get_ydata() > 0).any()
+                                        for line in ax.get_lines()):
+            ax.text(0.5, 0.5, f"no {q} labels", ha="center", va="center", transform=ax.transAxes)  # a molecule
+            ax.set_xlabel("training frames N")
+            continue
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("training frames N")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from mlffbench.datasets import describe_split
 from mlffbench.errors import one_line
 from mlffbench.report import claims as claims_mod
 from mlffbench.report import correlations as corr
@@ -65,7 +66,8 @@ def datasets_section(run: RunData) -> str | None:
                      d.get("n_frames"), ", ".join(f"{g} {n}" for g, n in (d.get("groups") or {}).items()),
                      "periodic" if d.get("periodic") else "non-periodic",
                      (reference or {}).get("name") if reference else "none",
-                     str(d.get("base_split")), prov.get("level_of_theory") or "", d.get("fingerprint") or ""])
+                     describe_split(d.get("base_split")), prov.get("level_of_theory") or "",
+                     d.get("fingerprint") or ""])
         elements.append(d.get("elements") or [])
     return H.table(["data set", "source", "collection", "elements", "frames", "groups (frames)", "cell",
                     "reference calculator", "split", "level of theory", "fingerprint"], rows, elements=elements)
@@ -87,20 +89,20 @@ def accuracy_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
             for r in run.accuracy]
     body += H.table(["data set", "model", "train", "test", "F MAE meV/Å", "F %", "E MAE meV/atom", "E %",
                      "S MAE GPa", "S %", "fit s"], rows, elements=[_elements_of(run, r.dataset) for r in run.accuracy])
+    # per group of the elemental collections (TM23's temperatures); other data sets show theirs in their own section
+    in_collections = {n for ns in run.elemental_collections().values() for n in ns}
     groups = [[r.dataset, r.model, g, v["n_test"], 1e3 * v["force_mae"], v["force_percent"], 1e3 * v["energy_mae"],
                v["energy_percent"], v["stress_percent"]]
-              for r in run.accuracy if len(r.by_group) > 1 for g, v in r.by_group.items()]
+              for r in run.accuracy if r.dataset in in_collections and len(r.by_group) > 1
+              for g, v in r.by_group.items()]
     if groups:
         body += "<h3>Per group</h3>" + H.table(
             ["data set", "model", "group", "test", "F MAE meV/Å", "F %", "E MAE meV/atom", "E %", "S %"], groups,
             elements=[_elements_of(run, g[0]) for g in groups])
-    per_element = [[r.dataset, r.model, e, v["n_test"], 1e3 * v["force_mae"], v["force_percent"],
-                    1e3 * v["energy_mae"], v["stress_percent"]] for r in run.accuracy for e, v in r.by_element.items()]
-    if per_element:
-        body += ("<h3>Per element (TEA)</h3><p class=\"note\">Forces: the components of that element's atoms; energy "
-                 "and stress: the test frames that contain the element.</p>" + H.table(
-                     ["data set", "model", "element", "frames", "F MAE meV/Å", "F %", "E MAE meV/atom", "S %"],
-                     per_element, elements=[[row[2]] for row in per_element]))
+    others = [n for n in run.datasets if n not in in_collections]
+    if others:
+        body += ('<p class="note">Per group and per element (TEA): in the section of each data set ('
+                 + ", ".join(f'<a href="#dataset-{H.esc(n)}">{H.esc(n)}</a>' for n in others) + ").</p>")
     numbers["accuracy"] = [asdict(r) for r in run.accuracy]
     return body
 
@@ -120,10 +122,13 @@ def transfer_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
 def learning_section(run: RunData, numbers: dict) -> str | None:
     if not run.learning_curve:
         return None
-    kept = [c for c in run.learning_curve if c.model in learned({c.model: 1 for c in run.learning_curve}, run)]
-    fig = plots.learning_curve_figure(kept or run.learning_curve, run.results.get("learning_curve"))
-    body = H.figure(png_base64(fig), "learning-curves", "log-log; b = data training rate (MS25), R² of the fit "
-                    "(learned models; baselines in the table)")
+    # the figure: data sets of the elemental collections (the others draw theirs in their own section)
+    in_collections = {n for ns in run.elemental_collections().values() for n in ns}
+    kept = [c for c in run.learning_curve if c.dataset in in_collections
+            and c.model in learned({c.model: 1 for c in run.learning_curve}, run)]
+    body = H.figure(png_base64(plots.learning_curve_figure(kept, run.results.get("learning_curve"))), "learning-curves",
+                    "log-log; b = data training rate (MS25), R² of the fit (learned models; baselines in the table)"
+                    ) if kept else ""
     rows = [[c.dataset, c.model, ",".join(f"{k}={v}" for k, v in c.sweep.items()) or "-",
              "/".join(map(str, c.sizes)), "/".join(f"{1e3 * v:.1f}" for v in c.force_mae)]
             + [x for law in (c.force, c.energy, c.stress) for x in ((law.b, law.r2) if law else (None, None))]

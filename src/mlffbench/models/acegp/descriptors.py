@@ -118,34 +118,37 @@ class AceDescriptor:
         W[pl, :, pa, pb] = U.T
         return W + W.transpose(0, 1, 3, 2)
 
-    def project_pairs(self, env: "Environments", W: np.ndarray, center: int,
-                      max_block: int = 8_000_000) -> tuple[np.ndarray, np.ndarray]:
-        """Pairs q whose central atom has species index ``center`` and P[u, k, :] = sum_p U[u, p] dB_i[p]/dr_q for
-        q = pairs[k], with W = ``pair_weights(U)`` of m' rows: (pairs, P (m', n_pairs', 3)).
+    def project_pairs(self, env: "Environments", W: np.ndarray, center: int, max_block: int = 2**19):
+        """Yields, chunk by chunk of central atoms of species index ``center``, (pairs q, P (m', len(q), 3)) with
+        P[u, k, :] = sum_p U[u, p] dB_i[p]/dr_q for q = pairs[k], W = ``pair_weights(U)`` of m' rows.
 
         Needs ``env.bonds``. Cost 2 m' n' R^2 (l_max+1)^2 + 2 m' n_max (l_max+1)^2 3 n_pairs' flops (n' central atoms
         of that species, n_pairs' their pairs) instead of 2 m' n_d 3 n_pairs' for U @ dB/dr: the contraction runs
         in the single-bond basis, where a pair touches only the n_max radial channels of its neighbour's species.
-        Central atoms go in chunks whose Z (atoms x m' x R x H) holds at most ``max_block`` numbers."""
+        A chunk's Z (atoms x m' x R x H) holds at most ``max_block`` numbers (default 4 MB: measured fastest, it
+        stays in cache), so memory is O(m' x chunk), whatever the frame size."""
         A, dGY = env.bonds
         n_s, n_max, l_max = self.n_species, self.n_max, self.l_max
         R, H, m = n_s * n_max, (l_max + 1) ** 2, W.shape[1]
         atoms = np.flatnonzero(env.species == center)
         q = np.flatnonzero(env.species[env.i] == center)
         if len(q) == 0 or m == 0:
-            return q, np.zeros((m, len(q), 3))
+            return
         neigh = env.species[env.j[q]]
         q = q[np.lexsort((neigh, env.i[q]))]  # by central atom, then neighbour species (stable: pair order kept)
         neigh = env.species[env.j[q]]
         local = np.searchsorted(atoms, env.i[q])
         G = dGY[q].transpose(0, 1, 3, 2).reshape(len(q) * 3, H * n_max)  # rows (q, xyz), columns (lm, n)
-        P = np.empty((m, len(q) * 3))
         cut = np.flatnonzero((np.diff(local) != 0) | (np.diff(neigh) != 0)) + 1
         seg_start = np.concatenate([[0], cut])
         seg_end = np.concatenate([cut, [len(q)]])
+        first_pair = np.searchsorted(local, np.arange(len(atoms) + 1))  # pairs of local atom k: [first[k], first[k+1])
         chunk = max(1, max_block // (m * R * H))
         for k0 in range(0, len(atoms), chunk):
             k1 = min(len(atoms), k0 + chunk)
+            q0, q1 = first_pair[k0], first_pair[k1]
+            if q1 == q0:
+                continue
             # Z[k, s, u, lm, n] = sum_b A[atoms[k], b, lm] W[l, u, s n_max + n, b]: one GEMM per l for the chunk,
             # whose rows (k, lm) and columns (u, s, n) need only n_max-long contiguous runs moved to this layout
             Z = np.empty((k1 - k0, n_s, m, H, n_max))
@@ -156,10 +159,11 @@ class AceDescriptor:
                 Z_l = (A_l @ W[l].reshape(m * R, R).T).reshape(k1 - k0, h1 - h0, m, n_s, n_max)
                 _place(Z_l, Z, h0)  # Z[:, :, :, h0:h1, :] = Z_l.transpose(0, 3, 2, 1, 4), 1.7x numpy's copy
             Z = Z.reshape(k1 - k0, n_s, m, H * n_max)
-            segs = np.flatnonzero((local[seg_start] >= k0) & (local[seg_start] < k1))
-            for a, b in zip(seg_start[segs], seg_end[segs]):
-                P[:, 3 * a:3 * b] = Z[local[a] - k0, neigh[a]] @ G[3 * a:3 * b].T
-        return q, P.reshape(m, len(q), 3)
+            P = np.empty((m, 3 * (q1 - q0)))
+            for a in np.flatnonzero((seg_start >= q0) & (seg_start < q1)):
+                a0, a1 = seg_start[a], seg_end[a]
+                P[:, 3 * (a0 - q0):3 * (a1 - q0)] = Z[local[a0] - k0, neigh[a0]] @ G[3 * a0:3 * a1].T
+            yield q[q0:q1], P.reshape(m, q1 - q0, 3)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "cutoff": self.cutoff, "n_max": self.n_max, "l_max": self.l_max,

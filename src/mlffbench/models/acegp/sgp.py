@@ -34,10 +34,13 @@ from mlffbench.models.acegp.descriptors import Environments
 
 GROUPS = ("energy", "forces", "stress")
 
-#: How ``label_kernels`` gets u.dB/dr for B2: "structured" contracts the sparse environments with the single-bond
-#: basis (``AceDescriptor.project_pairs``), "dense" forms dB/dr (n_pairs x 3 x n_d) and multiplies it by U (the
-#: previous path, kept as the reference; B1 always uses it). Same results to rounding (tests/test_acegp.py).
-KERNEL_PATH = "structured"
+#: How ``label_kernels`` gets u.dB/dr: "structured" contracts the sparse environments with the single-bond basis
+#: per central species (``AceDescriptor.project_pairs``, B2 only), "dense" forms dB/dr (n_pairs x 3 x n_d) and
+#: multiplies it by U (the previous path, and B1's). "auto": structured with several species, dense with one, where
+#: the two cost the same flops (n_d ~ n_max (l_max+1)^2) and one big GEMM beats many small ones. Per 50-atom frame
+#: at m = 1000, n_max 8, l_max 3 (1 thread): 1 species dense 80 ms / structured 155; 2 species 180 / 110; 4 species
+#: 560 / 110. Same results to rounding (tests/test_acegp.py).
+KERNEL_PATH = "auto"
 
 
 def unit_rows(desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,9 +165,9 @@ def _need(norms):
 
 
 def kernel_environments(descriptor, atoms) -> Environments:
-    """The environments ``label_kernels`` needs for ``atoms``: the single-bond basis (B2, KERNEL_PATH structured)
-    or dB/dr."""
-    if KERNEL_PATH == "structured" and descriptor.kind == "B2":
+    """The environments ``label_kernels`` needs for ``atoms``: the single-bond basis or dB/dr (``KERNEL_PATH``)."""
+    structured = KERNEL_PATH == "structured" or (KERNEL_PATH == "auto" and descriptor.n_species > 1)
+    if structured and descriptor.kind == "B2":
         return descriptor.environments(atoms, bonds=True)
     return descriptor.environments(atoms, gradients=True)
 
@@ -195,12 +198,11 @@ def label_kernels(env: Environments, sparse: SparseSet, max_block: int = 4_000_0
         d = env.descriptor
         radial = d.pair_gradient(env, xhat)  # x^_i . dB_i/dr_q
         for s, rows, W in sparse.pair_weights(d):
-            q, proj = d.project_pairs(env, W, s)
-            if len(q) == 0:
-                continue
             k_f, vir = np.zeros((len(rows), n, 3)), np.zeros((len(rows), 3, 3))
-            _scatter_pair_kernels(proj, radial[q], cos[rows], inv_norm, same[rows], raw_grad[rows], env.i[q],
-                                  env.j[q], env.rij[q], zeta, k_f, vir)
+            cos_s, same_s, raw_s = cos[rows], same[rows], raw_grad[rows]
+            for q, proj in d.project_pairs(env, W, s):
+                _scatter_pair_kernels(proj, radial[q], cos_s, inv_norm, same_s, raw_s, env.i[q], env.j[q],
+                                      env.rij[q], zeta, k_f, vir)
             k_forces[rows] = k_f
             virial[rows] = vir
     else:

@@ -53,7 +53,41 @@ def write_training_xyz(frames: Sequence[Atoms], path: Path, stress: bool = True)
 
 
 def all_have_stress(frames: Sequence[Atoms]) -> bool:
+    """True when every frame carries a stress label (never for non-periodic frames: they have none)."""
     return all(fr.has_label(f, "stress") for f in frames)
+
+
+def species(frames: Sequence[Atoms]) -> list[str]:
+    """The chemical symbols present, sorted alphabetically: the one stable type order of every adapter's type
+    map (the same set of frames always gives the same order, whatever the atom order inside a frame)."""
+    return sorted({s for f in frames for s in f.get_chemical_symbols()})
+
+
+def energy_reference(frames: Sequence[Atoms], elements: Sequence[str] | None = None) -> dict[str, float]:
+    """Per-element energy (eV/atom) by least squares of the total energies on the composition
+    (``frames.per_element_energy``): the reference that families without their own are handed, so that total
+    energies far from zero (e.g. all-electron molecular DFT, ~ -626 eV/atom) start from a zero-mean residual.
+    When the compositions do not separate the elements (one molecule), the minimum-norm solution still
+    reproduces the mean total energy of that composition. ``elements`` default to those in ``frames`` (one
+    absent from them gets 0)."""
+    return fr.per_element_energy(frames, list(elements) if elements is not None else species(frames))
+
+
+#: Å of vacuum between periodic images of a non-periodic frame put into a box (above every cutoff in use)
+VACUUM = 20.0
+
+
+def boxed(atoms: Atoms, vacuum: float = VACUUM) -> Atoms:
+    """A non-periodic frame (molecule, cluster) for codes that always need a cell or always treat it as periodic:
+    a copy centred in an orthorhombic box with ``vacuum`` Å between images (the frame's own box, e.g. 50 Å or
+    none at all, is replaced); labels and pbc (False) are kept. Periodic frames come back unchanged."""
+    if atoms.pbc.any():
+        return atoms
+    out = Atoms(atoms.numbers, atoms.positions, pbc=False, info=dict(atoms.info))
+    out.center(vacuum=vacuum / 2)
+    if atoms.calc is None:
+        return out
+    return fr.labelled(out, *(fr.label(atoms, name) for name in ("energy", "forces", "stress")))
 
 
 def hold_out(train: Sequence[Atoms], valid: Sequence[Atoms] | None, fraction: float, seed: int):
@@ -120,6 +154,9 @@ class CalculatorPotential(Potential):
     """A potential wrapping an ASE calculator built lazily from a saved model file (path relative to nothing:
     absolute, inside the job's model directory). Subclasses implement ``make_calculator``."""
 
+    #: evaluate non-periodic frames in a fresh box (``boxed``): for codes that need a cell or ignore pbc
+    box_molecules = False
+
     def __init__(self, model_file: str, info: dict[str, Any] | None = None, **kwargs):
         super().__init__(**kwargs)
         self.model_file = str(model_file)
@@ -139,9 +176,13 @@ class CalculatorPotential(Potential):
 
     def evaluate(self, atoms: Atoms):
         work = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        if self.box_molecules:
+            work = boxed(work)
         work.calc = self.calculator
         energy = work.get_potential_energy()
         forces = work.get_forces()
+        # a non-periodic frame has no stress (none is trained either): zeros, which the metrics never compare
+        # (the reference carries no stress label there)
         stress = work.get_stress(voigt=True) if atoms.pbc.all() else np.zeros(6)
         return float(energy), np.array(forces, dtype=float), np.array(stress, dtype=float)
 

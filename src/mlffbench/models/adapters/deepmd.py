@@ -7,6 +7,10 @@ net 25-50-100, fitting net 200-200-200, tanh, float64, Adam with exponential dec
 energy/force prefactors 100 -> 10, 50 epochs. Metal-43 lists no virial prefactor: ``start_pref_v`` and
 ``limit_pref_v`` default to 0 (stress is then predicted but not trained). An epoch is converted to
 ceil(n_train / batch_size) steps. Validation: the engine gives none, so a seeded 10 % of the training frames.
+Several species: ``type_map`` = the sorted symbols, data in DeePMD's mixed-type format (per-frame atom types,
+one system per atom count); the per-type energy reference is DeePMD's own output bias (least squares of the
+training energies on the composition). Molecules: systems marked ``nopbc`` (no cell in the model or the
+calculator), no virial; their stress is predicted as zeros.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ class DeepmdModel(Model):
         workdir = Path(workdir) / "deepmd"
         workdir.mkdir(parents=True, exist_ok=True)
         train, valid = common.hold_out(train, valid, p["valid_fraction"], p["seed"])
-        type_map = sorted({s for f in list(train) + list(valid) for s in f.get_chemical_symbols()})
+        type_map = common.species(list(train) + list(valid))
         train_systems = write_systems(train, workdir / "data" / "train", type_map)
         valid_systems = write_systems(valid, workdir / "data" / "valid", type_map)
         steps = p["epochs"] * math.ceil(len(train) / p["batch_size"])
@@ -109,6 +113,9 @@ class DeepmdModel(Model):
             "package": "deepmd-kit", "version": common.package_version("deepmd-kit"), "backend": "pytorch",
             "device": "cpu", "n_parameters": _n_parameters(inner), "epochs": epochs, "steps": steps,
             "train_s": train_s, "train_s_per_epoch": train_s / epochs, "n_train": len(train), "n_valid": len(valid),
+            "type_map": type_map, "n_systems": len(train_systems),
+            "energy_reference": "DeePMD's output bias: per-type least squares of the training energies on the "
+                                "composition (compute_output_stats)",
             "stress_trained": bool(p["start_pref_v"] or p["limit_pref_v"]),
             "deviations": ["validation = seeded hold-out of the training frames",
                            "virial prefactors 0 unless set (Metal-43 lists none)",
@@ -125,22 +132,32 @@ def _n_parameters(module) -> int | None:
 
 
 def write_systems(frames, root: Path, type_map: list[str]) -> list[str]:
-    """DeePMD npy systems (one per atom-type sequence): coord, box, energy, force, virial (= -V * stress)."""
+    """DeePMD npy systems in its mixed-type format, one per (atom count, periodicity): ``type.raw`` (zeros, the
+    atom count) and ``type_map.raw``, then per frame in ``set.000``: ``real_atom_types`` (index into ``type_map``),
+    coord, box, energy, force and virial (= -V * stress, when every frame of the system has one). One system per
+    atom count, not per species sequence: random alloys would otherwise give one-frame systems (a batch of one
+    frame, whatever ``batch_size``). Non-periodic frames get DeePMD's ``nopbc`` marker (no box in the model; the
+    box written is ``boxed``'s, unused)."""
     groups: dict[tuple, list] = {}
     for frame in frames:
-        groups.setdefault(tuple(frame.get_chemical_symbols()), []).append(frame)
+        groups.setdefault((len(frame), bool(frame.pbc.any())), []).append(frame)
     paths = []
-    for i, (symbols, group) in enumerate(groups.items()):
+    for i, ((natoms, periodic), group) in enumerate(sorted(groups.items())):
         system = root / f"sys{i:03d}"
         sets = system / "set.000"
         sets.mkdir(parents=True, exist_ok=True)
+        if not periodic:
+            (system / "nopbc").write_text("")
+            group = [common.boxed(f) for f in group]
         (system / "type_map.raw").write_text("\n".join(type_map) + "\n")
-        (system / "type.raw").write_text("\n".join(str(type_map.index(s)) for s in symbols) + "\n")
+        (system / "type.raw").write_text("0\n" * natoms)
+        np.save(sets / "real_atom_types.npy",
+                np.array([[type_map.index(s) for s in f.get_chemical_symbols()] for f in group], dtype=np.int32))
         np.save(sets / "coord.npy", np.array([f.positions.reshape(-1) for f in group]))
         np.save(sets / "box.npy", np.array([np.array(f.cell).reshape(-1) for f in group]))
         np.save(sets / "energy.npy", np.array([fr.label(f, "energy") for f in group]))
         np.save(sets / "force.npy", np.array([np.asarray(fr.label(f, "forces")).reshape(-1) for f in group]))
-        if all(fr.has_label(f, "stress") for f in group):
+        if periodic and all(fr.has_label(f, "stress") for f in group):
             from ase.stress import voigt_6_to_full_3x3_stress
 
             np.save(sets / "virial.npy", np.array([(-f.get_volume() * voigt_6_to_full_3x3_stress(

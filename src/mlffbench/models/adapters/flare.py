@@ -17,8 +17,14 @@ the 1.4.0 sources (see mlffbench/models/flare_driver.py):
 * stress: FLARE's stress is -(ASE stress) in the order (xx, xy, xz, yy, yz, zz), eV/Å^3; labels are converted
   on the way in and predictions on the way out (as ``SGP_Calculator`` does).
 * ``energy_shift: composition`` hands per-species least-squares constants (eV/atom) to FLARE's
-  ``single_atom_energies`` (subtracted from the labels, added back to predictions); ``none`` (default) is FLARE's
-  and TM23's raw total energies.
+  ``single_atom_energies`` (subtracted from the labels, added back to predictions); ``none`` is FLARE's and
+  TM23's raw total energies; ``auto`` (default) is ``none`` for one element in periodic cells with per-atom
+  energies within ``AUTO_SHIFT_EV_PER_ATOM`` of zero (TM23's metals), else ``composition``: FLARE's GP has a zero
+  prior mean, so raw totals of several elements or of all-electron molecular DFT (acetylacetone: -626 eV/atom)
+  leave the kernel to carry the constant and the energies come out hundreds of eV off.
+* molecules (pbc F): FLARE treats every cell as periodic, so non-periodic frames are put into a box with at least
+  20 Å (and 2 x cutoff) of vacuum (``molecule_box``) for training and prediction; no stress is trained or
+  predicted for them (zeros), and stress training is off when no training frame has a stress.
 * ``kuu_jitter``: FLARE's absolute jitter on K_uu (default 1e-8, FLARE's).
 
 Params: see DEFAULTS. ``sparse_method``: ``uncertain`` (FLARE's rule) | ``random`` (``sparse_per_frame`` atoms per
@@ -51,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "sigma": 2.0, "sigma_e": 0.001, "sigma_f": 0.05, "sigma_s": 0.005,  # TM23 IV.C.1 initial values
     "energy_noise": "per_atom", "optimise": True, "max_iterations": 200, "positive_bounds": False,
     "sparse_method": "uncertain", "sparse_per_frame": 1, "sparse_atoms": None,
-    "train_on": ["energy", "forces", "stress"], "energy_shift": "none", "kuu_jitter": 1e-8,
+    "train_on": ["energy", "forces", "stress"], "energy_shift": "auto", "kuu_jitter": 1e-8,
     "species": None, "seed": 0,
 }
 #: FLARE 1.4.0's real spherical harmonics are hard-coded up to l = 10 (beyond, it silently returns zeros)
@@ -62,10 +68,58 @@ RADIAL_BASIS, CUTOFF_FUNCTION = "chebyshev", "quadratic"
 HYPS = ("sigma", "sigma_e", "sigma_f", "sigma_s")
 
 
+#: optimised per-atom sigma_e (eV/atom) above which the fit records a warning: FLARE's unbounded likelihood
+#: optimisation can trade the energy labels away (27 Cu/Au alloy frames, 4 sparse atoms per frame: 11 eV/atom,
+#: energies 10 eV/atom off, forces fine)
+SIGMA_E_WARN = 1.0
+#: |mean energy per atom| (eV) above which ``energy_shift: auto`` shifts even one periodic element: beyond every
+#: cohesive energy (W: 8.9 eV/atom), i.e. totals that include atomic (core) energies
+AUTO_SHIFT_EV_PER_ATOM = 20.0
+
+
+def auto_energy_shift(frames) -> str:
+    """``energy_shift: auto``: "none" (TM23, FLARE's raw totals) for one element in periodic cells with per-atom
+    energies of cohesive size, else "composition"."""
+    energies = [fr.label(f, "energy") for f in frames]
+    per_atom = [e / len(f) for e, f in zip(energies, frames) if e is not None]
+    one_metal_like = (len({z for f in frames for z in f.numbers}) == 1 and all(f.pbc.all() for f in frames)
+                      and (not per_atom or abs(float(np.mean(per_atom))) <= AUTO_SHIFT_EV_PER_ATOM))
+    return "none" if one_metal_like else "composition"
+
+
 def composition_shift(frames, species: list[int]) -> dict[int, float]:
     """Per-species constants (eV/atom) by least squares of the total energies on the composition."""
     shift = fr.per_element_energy(frames, [chemical_symbols[z] for z in species])
     return {z: shift[chemical_symbols[z]] for z in species}
+
+
+def molecule_box(atoms: Atoms, cutoff: float) -> Atoms:
+    """FLARE treats every cell as periodic (neighbour images from the cell heights) and needs one: a non-periodic
+    frame goes into a box with at least 20 Å (and 2 x cutoff) of vacuum, so no image is within the cutoff."""
+    return common.boxed(atoms, max(common.VACUUM, 2 * float(cutoff)))
+
+
+@contextlib.contextmanager
+def _stressless_structures_readable():
+    """FLARE 1.4.0's ``SGP_Wrapper.from_dict`` reads every stored training structure's stress with ase's
+    ``get_stress``, which fails (AssertionError) for a structure stored without one (``as_dict`` writes null: a
+    molecule, or a frame without a stress label). While it runs, such a structure's stress reads as None, which
+    ``update_db`` skips, exactly as when the frame was first added."""
+    from flare.atoms import FLARE_Atoms
+
+    original = FLARE_Atoms.stress
+
+    def stress(self):
+        value = self.calc.results.get("stress") if self.calc is not None else None
+        if value is None or np.ndim(value) == 0 or np.size(value) != 6:
+            return None
+        return original.fget(self)
+
+    FLARE_Atoms.stress = property(stress, original.fset)
+    try:
+        yield
+    finally:
+        FLARE_Atoms.stress = original
 
 
 class FlarePotential(Potential):
@@ -85,7 +139,7 @@ class FlarePotential(Potential):
         if self._wrapper is None:
             from flare.bffs.sgp.sparse_gp import SGP_Wrapper
 
-            with contextlib.redirect_stdout(None):
+            with contextlib.redirect_stdout(None), _stressless_structures_readable():
                 self._wrapper = SGP_Wrapper.from_dict(json.loads(json.dumps(self.model)))
         return self._wrapper[0]
 
@@ -95,6 +149,7 @@ class FlarePotential(Potential):
         from mlffbench.models.flare_driver import flare_to_ase_stress
 
         gp = self.wrapper
+        atoms = molecule_box(atoms, gp.cutoff)
         codes = [gp.species_map[int(z)] for z in atoms.numbers]
         struc = Structure(np.array(atoms.cell, dtype=float), codes, np.array(atoms.positions, dtype=float),
                           gp.cutoff, gp.descriptor_calculators)
@@ -141,7 +196,7 @@ class FlareModel(Model):
             raise ConfigError(f"flare: params.power (zeta) = {p['power']!r} is not one of [1, 2]")
         common.check_choice(cls.name, params, "energy_noise", ("per_atom", "per_structure"))
         common.check_choice(cls.name, params, "sparse_method", ("uncertain", "random", "all"))
-        common.check_choice(cls.name, params, "energy_shift", ("none", "composition"))
+        common.check_choice(cls.name, params, "energy_shift", ("auto", "none", "composition"))
         for key in ("optimise", "positive_bounds"):
             if not isinstance(p[key], bool):
                 raise ConfigError(f"flare: params.{key} must be true or false (got {p[key]!r})")
@@ -196,7 +251,12 @@ class FlareModel(Model):
                 if idx and max(idx) >= len(atoms):
                     raise common.AdapterError(f"flare: params.sparse_atoms[{k}] has atom {max(idx)} but training "
                                               f"frame {k} has {len(atoms)} atoms")
-        shift = composition_shift(train, species) if p["energy_shift"] == "composition" else None
+        shift_mode = p["energy_shift"] if p["energy_shift"] != "auto" else auto_energy_shift(train)
+        shift = composition_shift(train, species) if shift_mode == "composition" else None
+        train = [molecule_box(atoms, p["cutoff"]) for atoms in train]
+        # no stress kernel rows when no frame can give a stress (molecules, data without stress labels)
+        stress_training = "stress" in p["train_on"] and any(
+            atoms.pbc.all() and fr.has_label(atoms, "stress") for atoms in train)
 
         watch = common.Stopwatch()
         calc = _C_flare.B2(RADIAL_BASIS, CUTOFF_FUNCTION, [0.0, float(p["cutoff"])], [],
@@ -207,7 +267,7 @@ class FlareModel(Model):
                          float(p["sigma_s"]), species_map,
                          single_atom_energies=None if shift is None else {species_map[z]: c for z, c in shift.items()},
                          energy_training="energy" in p["train_on"], force_training="forces" in p["train_on"],
-                         stress_training="stress" in p["train_on"], max_iterations=int(p["max_iterations"]),
+                         stress_training=stress_training, max_iterations=int(p["max_iterations"]),
                          opt_method="L-BFGS-B", bounds=bounds)
         gp.sparse_gp.Kuu_jitter = float(p["kuu_jitter"])
         rng = np.random.default_rng(p["seed"])
@@ -286,6 +346,11 @@ class FlareModel(Model):
         if no_stress:
             deviations.append(f"{no_stress} training frame(s) without a complete finite stress label trained "
                               "without stress (FLARE cannot mask single components)")
+        sigma_e_per_atom = final["sigma_e"] if p["energy_noise"] == "per_atom" else None
+        if gp.energy_training and sigma_e_per_atom is not None and abs(sigma_e_per_atom) > SIGMA_E_WARN:
+            deviations.append(f"warning: the optimised sigma_e is {abs(sigma_e_per_atom):.3g} eV/atom: the energy "
+                              "labels barely constrain the fit, so energies can be off by eV/atom (forces are not "
+                              "affected); more frames or optimise: false keep them")
         if p["sparse_method"] == "random" and sparse_atoms is None:
             deviations.append("random sparse environments drawn with numpy (seeded), not FLARE's unseeded "
                               "add_random_environments")
@@ -299,6 +364,7 @@ class FlareModel(Model):
             "energy_noise": p["energy_noise"],
             "sigma_e_unit": "eV/atom (total-energy noise = sigma_e x N_atoms)" if p["energy_noise"] == "per_atom"
             else "eV per structure (total energy)",
+            "energy_shift": shift_mode + (" (auto)" if p["energy_shift"] == "auto" else ""),
             "energy_shift_eV_per_atom": None if shift is None else {chemical_symbols[z]: c for z, c in shift.items()},
             "kuu_jitter": float(gp.sparse_gp.Kuu_jitter),
             "initial_hyperparameters": initial, "hyperparameters": final, "optimisation": optimisation,

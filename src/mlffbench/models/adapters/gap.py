@@ -5,7 +5,12 @@ a many-body SOAP kernel (dot product, ζ = 4); 2B sparse points sampled uniforml
 defaults M_2B = 20, M_MB = 2000, n_max = 8, l_max = 4 (TEA Tables SI 1 and SI 3). Regularisation σ_E, σ_F, σ_V
 are gap_fit's ``default_sigma`` in eV, eV/Å and eV (per virial component). Deviation: TEA's σ values are in
 kcal/mol for molecules and were re-optimised per training-set size; ours are a metal-scale default (params), and
-TEA's second (large-cutoff) many-body kernel is not used. E0 is the per-element average (no isolated-atom data).
+TEA's second (large-cutoff) many-body kernel is not used. Several species: one 2B kernel per species pair that
+occurs within the cutoff in the training frames (M_2B points each), one SOAP kernel per centre species (gap_fit's
+``add_species``; M_MB points each, or all of that species' environments when fewer). E0 (gap_fit's ``e0``) is a
+per-element constant by least squares of the training energies on the composition (no isolated-atom data);
+gap_fit's own ``e0_method=average`` would give every species the same per-atom mean. Molecules (pbc F) are written
+and evaluated in a box with 20 Å of vacuum; they have no virial, their predicted stress is zero.
 A GAP fit is one linear solve: there are no epochs (``train_s_per_epoch`` is None; ``train_s`` is the fit).
 """
 
@@ -32,6 +37,7 @@ DEFAULTS = {
 
 class GapPotential(common.CalculatorPotential):
     family = "gap"
+    box_molecules = True  # as trained (see _write_gap_xyz)
 
     def make_calculator(self):
         from quippy.potential import Potential as QuipPotential
@@ -65,9 +71,18 @@ class GapModel(Model):
         n_atoms = sum(len(f) for f in train)
         n_soap = min(p["n_sparse_soap"], n_atoms)
         _write_gap_xyz(train, workdir / "train.xyz")
+        # per-element E0 by least squares on the composition; gap_fit's e0_method=average is ONE per-atom mean for
+        # every species, which leaves the composition dependence of alloys / mixed molecules to the kernels
+        e0 = common.energy_reference(train)
+        e0_text = ":".join(f"{el}:{value!r}" for el, value in e0.items())
+        # one 2-body kernel per species pair that occurs within the cutoff: gap_fit's add_species=T makes one for
+        # every pair and aborts on a pair with no distance (ethanol's O-O: "select_uniform: Descriptor is too large")
+        pairs = species_pairs(train, p["cutoff"])
+        two_body = [f"distance_2b Z1={z1} Z2={z2} cutoff={p['cutoff']} covariance_type=ard_se "
+                    f"delta={p['delta_2b']} theta_uniform={p['theta_2b']} sparse_method=uniform add_species=F "
+                    f"n_sparse={p['n_sparse_2b']} : " for z1, z2 in pairs]
         descriptors = (
-            f"distance_2b cutoff={p['cutoff']} covariance_type=ard_se delta={p['delta_2b']} "
-            f"theta_uniform={p['theta_2b']} sparse_method=uniform add_species=T n_sparse={p['n_sparse_2b']} : "
+            "".join(two_body) +
             f"soap l_max={p['l_max']} n_max={p['n_max']} atom_sigma={p['atom_sigma']} cutoff={p['cutoff']} "
             f"cutoff_transition_width={p['cutoff_transition_width']} delta={p['delta_soap']} "
             f"covariance_type=dot_product zeta={p['zeta']} n_sparse={n_soap} sparse_method=cur_points add_species=T")
@@ -75,7 +90,7 @@ class GapModel(Model):
         args = [str(gap_fit), f"at_file={workdir / 'train.xyz'}", "gap={" + descriptors + "}",
                 f"default_sigma={{{p['sigma_energy']} {p['sigma_force']} {p['sigma_virial']} 0.0}}",
                 "energy_parameter_name=REF_energy", "force_parameter_name=REF_forces",
-                "virial_parameter_name=REF_virial", "e0_method=average", f"sparse_jitter={p['sparse_jitter']}",
+                "virial_parameter_name=REF_virial", f"e0={{{e0_text}}}", f"sparse_jitter={p['sparse_jitter']}",
                 f"rnd_seed={p['seed'] + 1}",  # gap_fit's generator rejects seed 0
                 f"gp_file={workdir / 'gap.xml'}"]
         returncode, train_s = common.run_logged(args, workdir / "gap_fit.log", workdir)
@@ -86,17 +101,33 @@ class GapModel(Model):
         info = {
             "package": "quippy-ase", "version": common.package_version("quippy-ase"), "device": "cpu",
             "n_parameters": int(sum(n_sparse)) or None, "n_sparse": n_sparse, "train_s": train_s,
-            "train_s_per_epoch": None, "n_train": len(train),
+            "train_s_per_epoch": None, "n_train": len(train), "e0_eV_per_atom": e0,
             "deviations": ["TEA sigma values (kcal/mol, re-optimised per size) replaced by metal-scale defaults",
-                           "one SOAP kernel (TEA combined two)", "E0 = per-element average"],
+                           "one SOAP kernel (TEA combined two)",
+                           "E0 = per-element least squares on the training compositions (no isolated-atom data)"],
         }
         return GapPotential(str(model_file), info)
+
+
+def species_pairs(frames, cutoff: float) -> list[tuple[int, int]]:
+    """(Z1, Z2), Z1 <= Z2, of every species pair with at least one distance below ``cutoff`` in ``frames``
+    (periodic images included; molecules as ``common.boxed`` writes them), sorted."""
+    from ase.neighborlist import neighbor_list
+
+    pairs: set[tuple[int, int]] = set()
+    for frame in frames:
+        frame = common.boxed(frame)
+        i, j = neighbor_list("ij", frame, cutoff)
+        zi, zj = frame.numbers[i], frame.numbers[j]
+        pairs.update(zip(np.minimum(zi, zj).tolist(), np.maximum(zi, zj).tolist()))
+    return sorted(pairs)
 
 
 def _write_gap_xyz(frames, path: Path) -> None:
     """extxyz with REF_energy, REF_forces and REF_virial (= -V * stress, 3x3, gap_fit's convention)."""
     out = []
     for frame in frames:
+        frame = common.boxed(frame)  # a molecule: gap_fit wants a lattice (pbc F keeps it out of the neighbours)
         atoms = Atoms(frame.numbers, frame.positions, cell=frame.cell, pbc=frame.pbc)
         atoms.info["REF_energy"] = float(fr.label(frame, "energy"))
         atoms.arrays["REF_forces"] = np.asarray(fr.label(frame, "forces"), dtype=float)

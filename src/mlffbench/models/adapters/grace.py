@@ -7,8 +7,10 @@ default; the preset's per-complexity settings, overridden by ``params.kwargs``),
 fits it with Adam (EMA, clipnorm 1, cosine decay to lr/12: its wizard's Adam block) on a Huber (default) or
 square loss of energy per atom, forces and, when every training frame has one, stress. Per-element energy shift
 by least squares on the training compositions and force-RMS scaling are gracemaker's ``shift``/``scale``
-options. The validation frames are gracemaker's test set: the epoch with the lowest test loss is the one
-exported (``seed/<seed>/final_model``, a TF SavedModel) and predicted through tensorpotential's ASE calculator
+options (the shift it fitted is read from its log into ``info``). Molecules (pbc F, no stress) go in as they are:
+tensorpotential builds non-periodic neighbour lists, the loss has no stress term, predicted stress is zero.
+The validation frames are gracemaker's test set: the epoch with the lowest test loss is the one exported
+(``seed/<seed>/final_model``, a TF SavedModel) and predicted through tensorpotential's ASE calculator
 ``TPCalculator`` (forces and stress from TF autodiff; stress in ASE's sign).
 
 GRACE is not among the TM23 / Metal-43 / MS25 / TEA models: there is no paper protocol to follow; the settings are
@@ -130,7 +132,8 @@ class GraceModel(Model):
         epoch_s = [m["total_time/train/per_atom"] * n_train_atoms
                    for m in _yaml_list(out_dir / "train_metrics.yaml") if "total_time/train/per_atom" in m]
         test_loss = [m.get("total_loss/test") for m in _yaml_list(out_dir / "test_metrics.yaml")]
-        n_params = re.findall(r"Number of trainable parameters: (\d+)", (out_dir / "log.txt").read_text())
+        log_text = (out_dir / "log.txt").read_text()
+        n_params = re.findall(r"Number of trainable parameters: (\d+)", log_text)
         deviations = ["GRACE is in none of the TM23 / Metal-43 / MS25 / TEA benchmarks: gracemaker's own defaults "
                       "(preset, Huber loss, weights, Adam + EMA, cosine decay)",
                       f"preset {p['preset']}/{p['complexity']} (gracemaker's wizard suggests medium) and "
@@ -155,7 +158,8 @@ class GraceModel(Model):
             "stress_trained": bool(stress), "loss": p["loss"],
             "loss_weights": {"energy": p["energy_weight"], "forces": p["force_weight"],
                              "stress": p["stress_weight"] if stress else 0.0},
-            "n_train": len(train), "n_valid": len(valid), "deviations": deviations,
+            "n_train": len(train), "n_valid": len(valid), "energy_shift_eV_per_atom": _energy_shift(log_text),
+            "deviations": deviations,
         }
         return GracePotential(str(model_dir.resolve()), info)
 
@@ -195,6 +199,16 @@ def _input_yaml(p: dict, cutoff: float, model_kwargs: dict, stress: bool) -> dic
                 "jit_compile": p["jit_compile"], "compute_convex_hull": False, "eval_init_stats": False,
                 "checkpoint_freq": max(1, p["epochs"]), "progressbar": False, "train_shuffle": True},
     }
+
+
+def _energy_shift(log: str) -> dict[str, float] | None:
+    """gracemaker's per-element energy shift from its log line "Single-atom energy shift (computed on train set):
+    {'C': np.float64(-504.9), ...}" (least squares on the training compositions), or None."""
+    line = next((ln for ln in log.splitlines() if "Single-atom energy shift" in ln), None)
+    if line is None:
+        return None
+    pairs = re.findall(r"'([A-Z][a-z]?)':\s*(?:np\.float64\()?([-+0-9.eE]+)", line.split(":", 3)[-1])
+    return {el: float(v) for el, v in pairs} or None
 
 
 def _yaml_list(path: Path) -> list[dict]:

@@ -8,7 +8,10 @@ and MACE's default stage-two learning rate 1e-3 (MS25 does not state one).
 Defaults follow MS25 Table 4 where one value fits all systems; the epoch count is a param (MS25: up to 500+).
 Deviation: the data set's validation frames are a seeded 10 % hold-out of our training frames (the engine gives
 none), and MACE's ``E0s="average"`` (least-squares atomic energies from the training set) is used since our
-labelers have no isolated-atom energies.
+labelers have no isolated-atom energies. That is also the energy reference for several species and for
+molecules (e.g. all-electron totals of -626 eV/atom); MACE's z table comes from the data. Molecules (pbc F) are
+written without cell or stress: no stress in the loss ("universal" falls back to "weighted"), zero stress
+predicted.
 """
 
 from __future__ import annotations

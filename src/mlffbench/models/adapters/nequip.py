@@ -11,6 +11,11 @@ The model is evaluated from its best checkpoint through ``NequIPCalculator._from
 TorchScript compilation is refused on torch >= 2.10 and AOT-inductor compilation costs 40-75 s per model.
 Deviations: exponential-moving-average weights (nequip's recommended ``EMALightningModule``) are used for
 evaluation; TM23 (nequip 0.5) does not state it. ``model_dtype`` defaults to float64 (CPU).
+Energy reference: ``per_type_energy_shifts`` is one constant per element, by least squares of the training
+energies on the composition (``common.energy_reference``; nequip's ``per_atom_energy_mean`` would give every type
+the same value, leaving the composition dependence of alloys and mixed molecules to the network); for one element
+it is the per-atom mean as before (up to weighting by cell size). ``type_names`` are the sorted symbols of the
+training and validation frames. Molecules (pbc F) train without stress and predict zero stress.
 """
 
 from __future__ import annotations
@@ -103,8 +108,9 @@ class NequipModel(Model):
         stress = common.all_have_stress(train) and common.all_have_stress(valid)
         common.write_training_xyz(train, workdir / "train.xyz", stress)
         common.write_training_xyz(valid, workdir / "valid.xyz", stress)
-        symbols = sorted({s for f in train for s in f.get_chemical_symbols()})
-        config = self.config(p, symbols, workdir, out, stress)
+        symbols = common.species(train + valid)  # a type for every species the validation frames hold too
+        shifts = common.energy_reference(train, symbols)
+        config = self.config(p, symbols, workdir, out, stress, shifts)
         import yaml
 
         (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -129,6 +135,7 @@ class NequipModel(Model):
             "train_s": train_s, "train_s_per_epoch": float(np.mean(epoch_s)) if epoch_s else train_s / epochs,
             "n_train": len(train),
             "n_valid": len(valid), "stress_trained": stress, "checkpoint": "best.ckpt (min validation force MAE)",
+            "type_names": symbols, "per_type_energy_shifts": shifts,
             "deviations": ["EMA weights evaluated (nequip EMALightningModule)" if p["ema_decay"] else
                            "no EMA", "train_s_per_epoch = mean epoch wall time incl. the epoch's validation",
                            "evaluated eager from the checkpoint (no TorchScript/AOTI compile)"],
@@ -136,7 +143,8 @@ class NequipModel(Model):
         potential.info = info
         return potential
 
-    def config(self, p: dict, symbols: list[str], workdir: Path, out: Path, stress: bool) -> dict:
+    def config(self, p: dict, symbols: list[str], workdir: Path, out: Path, stress: bool,
+               shifts: dict[str, float]) -> dict:
         metric_keys = {"per_atom_energy_mae": 1.0, "forces_mae": 1.0}
         loss = {"_target_": "nequip.train.EnergyForceLoss", "per_atom_energy": True,
                 "coeffs": {"total_energy": p["energy_weight"], "forces": p["forces_weight"]}}
@@ -155,7 +163,9 @@ class NequipModel(Model):
             "r_max": p["r_cut"],
             "avg_num_neighbors": "${training_data_stats:num_neighbors_mean}",
             "per_type_energy_scales": "${training_data_stats:per_type_forces_rms}",
-            "per_type_energy_shifts": "${training_data_stats:per_atom_energy_mean}",
+            # per-element least squares on our training frames: nequip's per_atom_energy_mean is one number for
+            # every type, which leaves the composition dependence (alloys, mixed molecules) to the network
+            "per_type_energy_shifts": {el: float(shifts[el]) for el in symbols},
             "per_type_energy_scales_trainable": False, "per_type_energy_shifts_trainable": False,
         }
         loader = {"_target_": "torch.utils.data.DataLoader", "batch_size": p["batch_size"], "num_workers": 0}

@@ -2,10 +2,12 @@
 
 sGDML is a global kernel model of one system: every training frame must have the same atoms in the same order,
 and, for a periodic system, the same cell (its descriptor uses minimum-image distances in that one lattice).
-``fit`` refuses anything else, naming the first differing frame. TM23-style data (one fixed cell per element, a
-vacancy, NVT MD) qualifies. Trained on energies and forces (eV, eV/Å, Å: sGDML is unit-agnostic; the dataset says
-e_unit eV, r_unit Ang). sGDML has no stress: predictions carry NaN stress, so the stress metrics of an sGDML model
-are NaN (the metrics skip NaN pairs). Prediction refuses a frame whose atoms or cell differ from the training ones.
+``fit`` refuses anything else, naming the first differing frame; a data set whose frames differ in atoms or order
+(``DataSummary.uniform`` false) is refused already at planning (``refuse``). Molecules (pbc F) have no lattice in
+the sGDML data set. TM23-style data (one fixed cell per element, a vacancy, NVT MD) qualifies. Trained on
+energies and forces (eV, eV/Å, Å: sGDML is unit-agnostic; the dataset says e_unit eV, r_unit Ang). sGDML has no
+stress: predictions carry NaN stress, so the stress metrics of an sGDML model are NaN (the metrics skip NaN
+pairs). Prediction refuses a frame whose atoms or cell differ from the training ones.
 The kernel width ``sig`` may be a list: each value is trained and the one with the lowest validation force MAE
 kept (sGDML's own model selection). Deviations: no permutational symmetry search (``use_sym`` false by default:
 a crystal's symmetries are not molecular permutations); one solve, no epochs (``train_s_per_epoch`` None).
@@ -102,6 +104,13 @@ class SgdmlModel(Model):
     env = "sgdml"
     potential_class = SgdmlPotential
     param_keys = tuple(DEFAULTS)
+
+    @classmethod
+    def refuse(cls, data, params):
+        if not data.uniform:
+            return ("sGDML models one fixed system (same atoms in the same order in every frame); the frames of "
+                    "this data set differ")
+        return None
 
     @classmethod
     def check_params(cls, params):

@@ -7,6 +7,7 @@ TorchANI's SAE). Trained with Adam on per-atom energy MSE + ``force_weight`` x f
 autograd); the epoch with the lowest validation loss is kept. Stress = (1/V) dE/dε by autograd through a strain
 applied to positions and cell (ASE sign). Deviations from MS25: stress is not trained, no ensemble, float64 by
 default, the pretrained ANI models are not used (their download fails offline, and they cover no metals).
+Molecules (pbc F): AEVs without cell (all pairs), zero stress predicted.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ class TorchaniModel(Model):
         p = {**DEFAULTS, **params}
         torch.manual_seed(p["seed"])
         train, valid = common.hold_out(train, valid, p["valid_fraction"], p["seed"])
-        elements = sorted({s for f in train for s in f.get_chemical_symbols()})
+        elements = common.species(train + valid)  # a network for every species, the validation frames' too
         config = {k: p[k] for k in ("radial_cutoff", "angular_cutoff", "radial_num_shifts", "angular_num_shifts",
                                     "angular_num_sections", "hidden", "dtype")}
         config.update(elements=elements, self_energy=_self_energies(train, elements))
@@ -210,7 +211,8 @@ class TorchaniModel(Model):
         info = {"package": "torchani", "version": common.package_version("torchani"), "device": "cpu",
                 "n_parameters": common.count_parameters(nets), "aev_dim": int(aev.out_dim), "epochs": p["epochs"],
                 "best_epoch": best[2], "train_s": train_s, "train_s_per_epoch": train_s / p["epochs"],
-                "stress_trained": False, "n_train": len(train), "n_valid": len(valid),
+                "stress_trained": False, "n_train": len(train), "n_valid": len(valid), "elements": elements,
+                "self_energy_eV_per_atom": config["self_energy"],
                 "deviations": ["stress not in the loss (predicted by autograd on a strain)", "no ensemble",
                                "custom per-element networks, not the pretrained ANI models"]}
         return TorchaniPotential(str(model_file), info)

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 from ase import Atoms
+from ase.data import chemical_symbols
 
 from mlffbench import frames as fr
 from mlffbench.errors import ConfigError
@@ -34,6 +35,19 @@ def make_calculator(spec: dict[str, Any]):
     factory = getattr(importlib.import_module(module), attr)
     return factory(**spec.get("kwargs", {}))
 
+
+#: The 89 elements of MPtrj (Materials Project relaxation trajectories: H..Pu without Po, At, Rn, Fr, Ra), the
+#: training set of both pretrained models offered here. Hard-coded because reading them needs torch (planning
+#: runs in the main venv without it). Sources, checked in their environments:
+#: * CHGNet 0.3.0 (chgnet 0.4.2, the weights CHGNetCalculator loads by default): the atom embedding takes Z = 1..94
+#:   but the model saw only MPtrj's 89 elements (its MPtrj AtomRef of Po..Ra is ~0, fitted on nothing);
+#: * SevenNet-0 (sevenn 0.13.0): ``config["chemical_species"]`` of every shipped checkpoint (SevenNet_0__11Jul2024
+#:   = 7net-0, SevenNet_0__22May2024, SevenNet_l3i5, SevenNet_MF_0) is exactly this set of 89.
+MPTRJ_ELEMENTS = frozenset(chemical_symbols[1:95]) - {"Po", "At", "Rn", "Fr", "Ra"}
+#: SevenNet model names (sevenn 0.13.0 ``pretrained_name_to_path``, lower-cased) whose checkpoint ships in the
+#: wheel; any other name (downloaded models) is not checked at planning
+SEVENNET_SHIPPED = frozenset(f"{head}-{tail}" for head in ("7net", "sevennet")
+                             for tail in ("0", "0_11july2024", "0_11jul2024", "0_22may2024", "l3i5", "mf-0"))
 
 #: named presets: weights inside the wheels, so they work offline
 PRESETS = {
@@ -66,7 +80,10 @@ class ZeroShotPotential(Potential):
     def raw(self, atoms: Atoms):
         if self._calc is None:
             self._calc = make_calculator(self.spec)
+        # a molecule goes in a fresh box with 20 Å of vacuum: CHGNet (pymatgen) needs a cell and treats every cell
+        # as periodic; calculators that honour pbc=False ignore the box
         work = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        work = common.boxed(work)
         work.calc = self._calc
         stress = work.get_stress(voigt=True) if atoms.pbc.all() else np.zeros(6)
         return float(work.get_potential_energy()), np.array(work.get_forces()), np.array(stress)
@@ -89,12 +106,15 @@ class ZeroShotPotential(Potential):
 
 class AseCalculatorModel(Model):
     """Any ASE calculator. Params: ``calculator`` ("module:ClassOrFactory"), ``kwargs`` (dict), ``shift`` (bool,
-    default true). Runs where the model's ``python:`` points (no declared env: the calculator decides)."""
+    default true), ``elements`` (optional list of the symbols the calculator covers: a data set with others is
+    refused at planning; without it nothing is refused). Runs where the model's ``python:`` points (no declared
+    env: the calculator decides). Non-periodic frames are evaluated in a box with 20 Å of vacuum (pbc kept
+    False), their stress is reported as zero."""
 
     name = "ase_calculator"
     env: str | None = None
     potential_class = ZeroShotPotential
-    param_keys: tuple[str, ...] | None = ("calculator", "kwargs", "shift")
+    param_keys: tuple[str, ...] | None = ("calculator", "kwargs", "shift", "elements")
     preset: str | None = None
 
     @classmethod
@@ -104,10 +124,30 @@ class AseCalculatorModel(Model):
             calc = params.get("calculator")
             if not isinstance(calc, str) or ":" not in calc:
                 raise ConfigError(f"{cls.name}: params.calculator must be 'module:ClassOrFactory' (got {calc!r})")
+            elements = params.get("elements")
+            if elements is not None and (not isinstance(elements, list) or not elements
+                                         or any(el not in chemical_symbols[1:] for el in elements)):
+                raise ConfigError(f"{cls.name}: params.elements must be a list of element symbols the calculator "
+                                  f"covers (got {elements!r})")
         if not isinstance(params.get("kwargs", {}), dict):
             raise ConfigError(f"{cls.name}: params.kwargs must be a mapping")
         if not isinstance(params.get("shift", True), bool):
             raise ConfigError(f"{cls.name}: params.shift must be true or false")
+
+    @classmethod
+    def coverage(cls, params) -> tuple[frozenset[str] | None, str]:
+        """(elements the model covers, what the model is); None: unknown, nothing is refused. Any ASE
+        calculator: ``params.elements`` when given."""
+        elements = params.get("elements")
+        return (frozenset(elements) if elements else None), f"calculator {params.get('calculator')} (params.elements)"
+
+    @classmethod
+    def refuse(cls, data, params):
+        covered, what = cls.coverage(params)
+        missing = [el for el in data.elements if covered is not None and el not in covered]
+        if missing:
+            return f"{what} does not cover {', '.join(missing)}"
+        return None
 
     def spec(self, params) -> dict:
         if self.preset is None:
@@ -166,6 +206,10 @@ class ChgnetModel(AseCalculatorModel):
     potential_class = ChgnetPotential
     param_keys = ("kwargs", "shift")
 
+    @classmethod
+    def coverage(cls, params):
+        return MPTRJ_ELEMENTS, "pretrained CHGNet 0.3.0 (trained on MPtrj's 89 elements)"
+
 
 class SevennetPotential(ZeroShotPotential):
     family = "sevennet"
@@ -179,6 +223,13 @@ class SevennetModel(AseCalculatorModel):
     preset = "sevennet"
     potential_class = SevennetPotential
     param_keys = ("kwargs", "shift")
+
+    @classmethod
+    def coverage(cls, params):
+        model = str(params.get("kwargs", {}).get("model", PRESETS["sevennet"]["kwargs"]["model"]))
+        if model.lower() not in SEVENNET_SHIPPED:
+            return None, f"SevenNet model {model}"
+        return MPTRJ_ELEMENTS, f"pretrained SevenNet {model} (trained on MPtrj's 89 elements)"
 
 
 class NepZeroShotPotential(ZeroShotPotential):
@@ -200,6 +251,22 @@ class NepZeroShotModel(AseCalculatorModel):
         super().check_params(params)
         if not isinstance(params.get("path"), str) or not params["path"]:
             raise ConfigError(f"{cls.name}: params.path must name a NEP potential file (nep.txt)")
+
+    @classmethod
+    def coverage(cls, params):
+        """The element types named on the first line of the NEP file (``nep4 2 Cu Au``, GPUMD's nep.txt header);
+        None when the file cannot be read (the job then fails naming the path)."""
+        path = params.get("path")
+        try:
+            with open(path) as handle:
+                header = handle.readline().split()
+            n_types = int(header[1])
+            types = header[2:2 + n_types]
+        except (OSError, TypeError, ValueError, IndexError):
+            return None, f"NEP file {path}"
+        if len(types) != n_types:
+            return None, f"NEP file {path}"
+        return frozenset(types), f"NEP file {path} (types {' '.join(types)})"
 
     def spec(self, params) -> dict:
         import os
