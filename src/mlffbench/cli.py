@@ -24,7 +24,7 @@ def _cmd_run(args) -> int:
         config, source = data_config(args), "--data"
     else:
         for flag in ("test", "models", "stress_unit", "stress_convention", "shear_order", "format", "group_key",
-                     "transfer", "name"):
+                     "transfer", "name", "path_groups"):
             if getattr(args, flag):
                 raise ConfigError(f"--{flag.replace('_', '-')}: only with --data (a config file names these itself)")
         config = load_config(args.config)
@@ -85,7 +85,8 @@ def data_config(args):
     entry = FilesConfig(name=name, files=[str(Path(p).resolve()) for p in args.data],
                         test_files=[str(Path(p).resolve()) for p in args.test or []], format=args.format,
                         group_key=args.group_key, stress_unit=args.stress_unit,
-                        stress_convention=args.stress_convention, shear_order=args.shear_order)
+                        stress_convention=args.stress_convention, shear_order=args.shear_order,
+                        path_groups=[g for g in (args.path_groups or "").split(",") if g])
     names = [m for m in (args.models or "acegp,mean_energy").split(",") if m]
     if not names:
         raise ConfigError("--models: no model names given")
@@ -103,8 +104,10 @@ def _data_name(paths: list[str]) -> str:
     """A data-set name from the paths: one file's stem, else the folder they share."""
     import re
 
+    from mlffbench.data.io import uncompressed_name
+
     resolved = [Path(p).resolve() for p in paths]
-    stem = resolved[0].stem if len(resolved) == 1 else Path(os.path.commonpath(resolved)).name
+    stem = uncompressed_name(resolved[0]).stem if len(resolved) == 1 else Path(os.path.commonpath(resolved)).name
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", stem).lstrip("._+-") or "data"
 
 
@@ -150,6 +153,24 @@ def _cmd_status(args) -> int:
         if args.all or job.status != "done":
             extra = f"  ({job.error})" if job.error else ""
             print(f"  {job.status:<8} {job.name}{extra}")
+    return 0
+
+
+def _cmd_datasets(args) -> int:
+    from mlffbench.datasets import builtin
+    from mlffbench.report_text import format_table
+
+    rows = builtin.table()
+    print(format_table(["name", "elements", "frames", "train/test", "atoms", "groups", "cell", "level of theory",
+                        "source", "licence"], [""] * 10,
+                       [[r["name"], r["elements"], r["frames"], r["train/test"], r["atoms"], r["groups"], r["cell"],
+                         r["theory"], r["source"], r["licence"]] for r in rows]))
+    print("\nsuites: " + "; ".join(f"{k} = {', '.join(v)}" for k, v in builtin.SUITES.items()))
+    print("citations:")
+    for citation in dict.fromkeys(r["citation"] for r in rows):
+        print(f"  - {citation}")
+    print("use: a config entry {source: builtin, names: [NAME or suite]}; built-in configs run them: "
+          "mlffbench run mlearn, mlffbench run acac, ...")
     return 0
 
 
@@ -277,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group-key", help="frame info key of the groups (default: config_type, else the file stem)")
     p.add_argument("--transfer", metavar="TRAIN:TEST", help="also a group hold-out: train on the TRAIN group(s), "
                                                             "test on each TEST group (comma-separated)")
+    p.add_argument("--path-groups", metavar="G[,G]", help="groups whose frames, in file order, are a reaction path "
+                                                          "(NEB images): the barrier is scored model vs reference")
     p.add_argument("--name", help="data-set and run name (default: from the file names)")
     p.add_argument("--run-dir", help="run directory (default runs/<config name>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -302,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("elements", help="element facts (T_melt, structure, N_d, sources)", description="Print element facts with their sources.")
     p.add_argument("symbols", nargs="*", help="symbols (default: all 43)")
     p.set_defaults(func=_cmd_elements)
+
+    p = sub.add_parser("datasets", help="the built-in data sets (shipped real DFT, generated MS25-style systems)",
+                       description="List every built-in data set: elements, frames, splits, groups, level of theory, "
+                                   "source, licence and citation.")
+    p.set_defaults(func=_cmd_datasets)
 
     p = sub.add_parser("potentials", help="LAMMPS potential coverage of the TM23 metals", description="Which potential file labels each TM23 metal.")
     p.set_defaults(func=_cmd_potentials)

@@ -6,7 +6,7 @@ splits), ``tasks`` (task sections) and ``run`` (the run config and loader); ``sc
 """
 
 from mlffbench.config.datasets import (
-    NAME, SPLIT_KINDS, DataConfig, DataSetEntry, FilesConfig, SplitConfig,
+    NAME, SPLIT_KINDS, BuiltinConfig, DataConfig, DataSetEntry, FilesConfig, SplitConfig,
 )
 from mlffbench.config.run import (
     ExecutionConfig, ModelConfig, RunConfig, builtin_configs, check_model_params, config_from_data,
@@ -21,7 +21,7 @@ from mlffbench.config.tasks import (
 from mlffbench.elements import TM23_FRACTIONS
 
 __all__ = [
-    "NAME", "SPLIT_KINDS", "TM23_FRACTIONS", "DataConfig", "DataSetEntry", "FilesConfig", "SplitConfig",
+    "BuiltinConfig", "NAME", "SPLIT_KINDS", "TM23_FRACTIONS", "DataConfig", "DataSetEntry", "FilesConfig", "SplitConfig",
     "ExecutionConfig", "ModelConfig", "RunConfig", "builtin_configs", "check_model_params", "config_from_data",
     "default_config", "load_config", "from_dict", "to_dict", "GRID_DATA", "GRID_SELECT", "TASKS",
     "CrashTestConfig", "GridConfig", "LearningCurveConfig", "ObservablesConfig", "SizeExtensivityConfig",

@@ -148,7 +148,9 @@ class FilesConfig:
     stem). Energies are per cell. Ambiguous units are declared: ``stress_unit`` (eV/A3, GPa, kbar, bar) and
     ``stress_convention`` (tensile = positive under tension, ASE; compressive = positive under compression,
     VASP / LAMMPS pressure); ``shear_order`` for mlearn-style JSON (e.g. "xy,yz,zx"). ``labeler``: the
-    reference calculator that made the labels, when there is one (then observables can run on this data set)."""
+    reference calculator that made the labels, when there is one (then observables can run on this data set).
+    ``path_groups``: groups whose frames, in file order, are a reaction path (e.g. NEB images): the barrier
+    (highest energy minus the first frame's) is scored model vs reference."""
 
     source: str = "files"
     name: str = ""
@@ -161,6 +163,7 @@ class FilesConfig:
     shear_order: str | None = None
     labeler: str | dict | None = None
     level_of_theory: str | None = None
+    path_groups: list[str] = field(default_factory=list)  # groups that are a reaction path: barrier scored
     split: SplitConfig | None = None
 
     def check(self, where: str) -> None:
@@ -193,8 +196,35 @@ class FilesConfig:
 
     def resolve_paths(self, base: Path) -> None:
         """Make relative paths and globs absolute against ``base`` (the config file's folder)."""
-        self.files = [str(base / p) if not Path(p).is_absolute() else p for p in self.files]
-        self.test_files = [str(base / p) if not Path(p).is_absolute() else p for p in self.test_files]
+        def absolute(p: str) -> str:
+            return p if Path(p).is_absolute() or p.startswith("pkg:") else str(base / p)  # pkg: a shipped file
+
+        self.files = [absolute(p) for p in self.files]
+        self.test_files = [absolute(p) for p in self.test_files]
 
 
-DataSetEntry = DataConfig | FilesConfig
+@dataclass
+class BuiltinConfig:
+    """The ``builtin`` source: data sets that ship with mlffbench or that its own recipes generate with a shipped
+    reference potential (``mlffbench datasets`` lists them). ``names``: data-set names or suite names (``mlearn``
+    = the six mlearn elements)."""
+
+    source: str = "builtin"
+    names: list[str] = field(default_factory=list)
+    split: SplitConfig | None = None
+
+    def check(self, where: str) -> None:
+        from mlffbench.datasets import builtin
+
+        check_source(where, self.source, "builtin")
+        if not self.names:
+            raise ConfigError(f"{where}.names: needs at least one built-in data set ({', '.join(builtin.choices())})")
+        for i, name in enumerate(self.names):
+            if name not in builtin.choices():
+                raise ConfigError(f"{where}.names[{i}]: unknown built-in data set '{name}' "
+                                  f"(known: {', '.join(builtin.choices())})")
+        if self.split is not None:
+            self.split.check(f"{where}.split")
+
+
+DataSetEntry = DataConfig | FilesConfig | BuiltinConfig

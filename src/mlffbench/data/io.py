@@ -129,10 +129,24 @@ def parse_tm23_name(path) -> dict | None:
     return None if match is None else match.groupdict()
 
 
+#: compressed files read directly (the package ships its data sets xz-compressed): extxyz and mlearn JSON
+COMPRESSION = (".xz", ".gz", ".bz2")
+
+
+def uncompressed_name(path) -> Path:
+    """``path`` without a compression suffix (``test.json.xz`` -> ``test.json``)."""
+    path = Path(path)
+    return path.with_suffix("") if path.suffix.lower() in COMPRESSION else path
+
+
 def detect_format(path) -> str:
-    """The reader for ``path`` from its name: extxyz, db, mlearn, vasp-out or vasp-xml."""
-    name = Path(path).name
-    suffix = Path(path).suffix.lower()
+    """The reader for ``path`` from its name: extxyz, db, mlearn, vasp-out or vasp-xml (extxyz and mlearn JSON
+    may be compressed: .xz, .gz, .bz2)."""
+    compressed = Path(path).suffix.lower() in COMPRESSION
+    name = uncompressed_name(path).name
+    suffix = Path(name).suffix.lower()
+    if compressed and suffix not in (".xyz", ".extxyz", ".json"):
+        raise DataError(f"{path}: only extxyz and mlearn JSON files are read compressed; decompress it")
     if suffix in (".xyz", ".extxyz"):
         return "extxyz"
     if suffix == ".db":
@@ -149,6 +163,16 @@ def detect_format(path) -> str:
 
 
 # --- readers ---------------------------------------------------------------------------------------------
+
+
+def open_text(path):
+    """A text handle on ``path``, decompressing .xz / .gz / .bz2."""
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}.get(Path(path).suffix.lower(), open)
+    return opener(path, "rt")
 
 
 def _read_checked(path, fmt, index, require, validate_kw: dict, stress_unit, stress_convention, shear_order):
@@ -204,9 +228,15 @@ def _read(path: Path, fmt: str | None, index, factor: float, order: tuple[int, i
 
 
 def _read_ase(path: Path, index, fmt: str, **kw) -> list[Atoms]:
+    import io as _io
+
     import ase.io
 
-    result = ase.io.read(path, index=index, format=fmt, **kw)
+    source = path
+    if path.suffix.lower() in COMPRESSION:  # ASE seeks in the stream: quadratic in a compressed file, so inflate
+        with open_text(path) as fh:
+            source = _io.StringIO(fh.read())
+    result = ase.io.read(source, index=index, format=fmt, **kw)
     return [result] if isinstance(result, Atoms) else list(result)
 
 

@@ -78,8 +78,10 @@ def shear_order_text(order: tuple[int, int, int]) -> str:
 
 def read_mlearn(path: Path, factor: float, declared_order: tuple[int, int, int] | None) -> list[Atoms]:
     """Every entry of an mlearn-style JSON file; stress times ``factor`` (to eV/Å³, ASE sign), in ASE order."""
+    from mlffbench.data.io import open_text
+
     try:
-        with open(path) as fh:
+        with open_text(path) as fh:
             entries = json.load(fh)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: malformed JSON: {exc}") from exc

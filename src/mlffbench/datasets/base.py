@@ -61,6 +61,7 @@ class DataSet:
     n_test_files: int = 0  # frames from test files (files source)
     notes: list[str] = field(default_factory=list)  # units declared, deviations: printed and stored
     provenance: dict = field(default_factory=dict)  # files, level of theory, citation, licence ...
+    path_groups: tuple[str, ...] = ()  # groups whose frames, in file order, are a reaction path (barrier scored)
     base_split: dict | None = None  # the resolved split spec ("last" / "random" / "files"), set at planning
     entry: Any = None  # the config entry it came from (variants of generated data sets regenerate from it)
 
@@ -124,8 +125,11 @@ def describe_split(spec: dict | None) -> str:
 
 def ref(dataset: DataSet, data_key: str) -> dict:
     """What a job gets to load a data set: its name, folder and the key of the data job that wrote it."""
-    return {"name": dataset.name, "folder": dataset.folder, "data_key": data_key, "source": dataset.source,
-            "elements": list(dataset.elements), "periodic": dataset.periodic}
+    out = {"name": dataset.name, "folder": dataset.folder, "data_key": data_key, "source": dataset.source,
+           "elements": list(dataset.elements), "periodic": dataset.periodic}
+    if dataset.path_groups:
+        out["path_groups"] = list(dataset.path_groups)
+    return out
 
 
 # --------------------------------------------------------------------------------------------- manifest

@@ -28,11 +28,29 @@ KEPT_INFO = (GROUP, SUBSET, fr.SOURCE, fr.TRAJECTORY, fr.FRAME_INDEX, fr.TEMPERA
              "config_type", "description", "stress_note", "temperature")
 
 
+#: the data sets shipped in the package; their files are keyed as ``pkg:<path below this folder>`` so a run's job
+#: keys do not depend on where the package is installed
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+PACKAGE_PREFIX = "pkg:"
+
+
+def resolve(path: str) -> Path:
+    """A file path as given, or a shipped file ``pkg:<path>``."""
+    return PACKAGE_DATA / path[len(PACKAGE_PREFIX):] if path.startswith(PACKAGE_PREFIX) else Path(path)
+
+
+def portable(path: Path) -> str:
+    """The key of a file: ``pkg:<path>`` for a shipped file, else the absolute path."""
+    path = path.resolve()
+    return PACKAGE_PREFIX + path.relative_to(PACKAGE_DATA).as_posix() if PACKAGE_DATA in path.parents else str(path)
+
+
 def expand(patterns: list[str], key: str) -> list[Path]:
     """Paths of ``patterns`` (globs allowed), sorted per pattern, in pattern order; a pattern matching nothing or a
     directory is an error naming it."""
     out: list[Path] = []
     for pattern in patterns:
+        pattern = str(resolve(pattern))
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         if glob.has_magic(pattern) and not matches:
             raise DataError(f"{key}: '{pattern}' matches no file")
@@ -80,7 +98,9 @@ def _group(frame: Atoms, key: str | None, path: Path, i: int) -> str:
     for candidate in DEFAULT_GROUP_KEYS:
         if frame.info.get(candidate) is not None:
             return str(frame.info[candidate])
-    return path.stem
+    from mlffbench.data.io import uncompressed_name
+
+    return uncompressed_name(path).stem
 
 
 def _check_consistent(parts) -> None:
@@ -114,6 +134,9 @@ def plan(entry: FilesConfig, seed: int) -> DataSet:
     parts, units = read(entry)
     _check_consistent(parts)
     frames = [f for _, _, fs in parts for f in fs]
+    unknown = [g for g in entry.path_groups if g not in {f.info[GROUP] for f in frames}]
+    if unknown:
+        raise DataError(f"{entry.name}: path_groups {unknown} are not groups of the data set")
     elements = tuple(sorted({s for f in frames for s in f.get_chemical_symbols()}))
     groups: dict[str, int] = {}
     for f in frames:
@@ -125,7 +148,7 @@ def plan(entry: FilesConfig, seed: int) -> DataSet:
         if subset == "test" and not any(fr.has_label(f, "forces") for f in part):
             notes.append(f"{entry.name}: test file {path.name} has energies only (no forces): its frames score energy")
     n_test = sum(len(fs) for _, subset, fs in parts if subset == "test")
-    files = [{"path": str(path.resolve()), "sha256": sha256(path), "subset": subset, "frames": len(fs)}
+    files = [{"path": portable(path), "sha256": sha256(path), "subset": subset, "frames": len(fs)}
              for path, subset, fs in parts]
     return DataSet(
         name=entry.name, source="files", collection=entry.name, elements=elements,
@@ -136,7 +159,7 @@ def plan(entry: FilesConfig, seed: int) -> DataSet:
         reference=None if entry.labeler is None else _spec(entry.labeler), split=entry.split,
         metadata=[{k: f.info[k] for k in (GROUP, SUBSET, fr.TRAJECTORY, fr.FRAME_INDEX) if k in f.info}
                   for f in frames],
-        n_test_files=n_test, notes=notes,
+        n_test_files=n_test, notes=notes, path_groups=tuple(entry.path_groups),
         provenance={"files": files, "level_of_theory": entry.level_of_theory, "units_declared": units},
     )
 
@@ -161,9 +184,9 @@ def materialise(inputs: dict, folder: Path) -> dict:
     from mlffbench.data.io import write_frames
 
     for f in inputs["files"]:
-        if not Path(f["path"]).is_file():
+        if not resolve(f["path"]).is_file():
             raise DataError(f"{f['path']}: data file missing since the run was planned")
-        if sha256(f["path"]) != f["sha256"]:
+        if sha256(resolve(f["path"])) != f["sha256"]:
             raise DataError(f"{f['path']}: changed since the run was planned; re-run to plan with the new file")
     entry = FilesConfig(name=inputs["name"], files=[f["path"] for f in inputs["files"] if f["subset"] == "train"],
                         test_files=[f["path"] for f in inputs["files"] if f["subset"] == "test"],

@@ -55,13 +55,34 @@ def training_and_tests(inputs: dict, run_dir: Path) -> tuple[list, dict[str, lis
             splits.record(split, tests))
 
 
-def score_test(predicted: list, test: list) -> dict:
-    """Errors of one test set: overall, per group and (multi-element data) per element."""
+def path_barriers(predicted: list, test: list, groups: list[str]) -> dict:
+    """Per reaction-path group (frames in file order, e.g. NEB images): the barrier, highest energy minus the
+    first frame's, of the reference and of the model (eV), and the model's error."""
+    out = {}
+    for group in groups:
+        idx = [i for i, f in enumerate(test) if f.info.get(GROUP) == group]
+        if len(idx) < 2:
+            continue
+        ref = [float(test[i].calc.results["energy"]) for i in idx]
+        pred = [float(predicted[i].calc.results["energy"]) for i in idx]
+        barrier_ref, barrier_pred = max(ref) - ref[0], max(pred) - pred[0]
+        out[group] = {"frames": len(idx), "barrier_ref_eV": barrier_ref, "barrier_model_eV": barrier_pred,
+                      "barrier_error_eV": barrier_pred - barrier_ref,
+                      "highest_frame_ref": int(max(range(len(ref)), key=ref.__getitem__)),
+                      "highest_frame_model": int(max(range(len(pred)), key=pred.__getitem__))}
+    return out
+
+
+def score_test(predicted: list, test: list, path_groups: list[str] = ()) -> dict:
+    """Errors of one test set: overall, per group, (multi-element data) per element, and reaction barriers."""
     out = {"n_test": len(test), "n_atoms": sum(len(f) for f in test),
            "overall": metrics.flatten(metrics.score(predicted, test)),
            "by_group": {str(k): metrics.flatten(v) for k, v in metrics.score_by(predicted, test, GROUP).items()}}
     if len({s for f in test for s in f.get_chemical_symbols()}) > 1:
         out["by_element"] = {el: metrics.flatten(v) for el, v in metrics.score_by_element(predicted, test).items()}
+    paths = path_barriers(predicted, test, path_groups)
+    if paths:
+        out["paths"] = paths
     return out
 
 
@@ -86,7 +107,7 @@ def run_fit_score(inputs: dict, run_dir: Path) -> dict:
         predicted = potential.predict(test)
         predict_s += time.perf_counter() - start
         n_atoms += sum(len(f) for f in test)
-        scored[name] = score_test(predicted, test)
+        scored[name] = score_test(predicted, test, dataset.get("path_groups", ()))
     info = getattr(potential, "info", {}) or {}
     elements = dataset["elements"]
     result = {
@@ -103,7 +124,8 @@ def run_fit_score(inputs: dict, run_dir: Path) -> dict:
         },
         "model_info": {k: info[k] for k in ("n_sparse", "optimisation", "log_marginal_likelihood", "package",
                                             "version", "device", "train_s_per_epoch", "energy_shift_eV_per_atom",
-                                            "shift_applied", "deviations") if k in info},
+                                            "shift_applied", "deviations", "published", "citation", "trained_on",
+                                            "potential") if k in info},
     }
     if "selection" in inputs:  # a grid retrain: the choice it was given
         result["selection"] = inputs["selection"]

@@ -12,6 +12,7 @@ _FAMILIES = {
     "acegp": "mlffbench.models.acegp.model:AceGPModel",
     "labeler": "mlffbench.models.reference:LabelerModel",
     "mean_energy": "mlffbench.models.reference:MeanEnergyModel",
+    "published": "mlffbench.models.reference:PublishedModel",
     "mace": "mlffbench.models.adapters.mace:MaceModel",
     "nequip": "mlffbench.models.adapters.nequip:NequipModel",
     "allegro": "mlffbench.models.adapters.nequip:AllegroModel",

@@ -12,6 +12,7 @@ from mlffbench.report import html as H
 from mlffbench.report import plots
 from mlffbench.report.collect import METRICS, RunData
 from mlffbench.report.figures import png_base64
+from mlffbench.report.sections import cited
 
 
 def _describe(d: dict) -> str:
@@ -75,6 +76,12 @@ def dataset_sections(run: RunData, run_dir: Path, max_frames: int, parity: bool,
                 ["model", "train", "test", "F MAE meV/Å", "F %", "E MAE meV/atom", "E %", "S MAE GPa", "S %",
                  "fit s"], [[r.model, r.n_train, r.n_test, 1e3 * r.force_mae, r.force_percent, 1e3 * r.energy_mae,
                              r.energy_percent, r.stress_mae * s, r.stress_percent, r.fit_s] for r in rows])
+            body += cited(rows)
+            paths = [[r.model, g, p["frames"], p["barrier_ref_eV"], p["barrier_model_eV"],
+                      1e3 * p["barrier_error_eV"]] for r in rows for g, p in (r.paths or {}).items()]
+            if paths:
+                body += "<h3>Reaction barriers along the given paths</h3>" + H.table(
+                    ["model", "path (group)", "frames", "reference eV", "model eV", "error meV"], paths)
             for attr, what in (("by_group", "group"), ("by_element", "element")):
                 table_rows = [[r.model, k, v["n_test"], 1e3 * v["force_mae"], v["force_percent"], 1e3 * v["energy_mae"],
                                v["energy_percent"]] for r in rows for k, v in getattr(r, attr).items()]

@@ -55,6 +55,15 @@ def heatmap_figures(run: RunData, layout: str = "dblock") -> list[tuple[str, str
     return out
 
 
+def cited(rows) -> str:
+    """A note naming every published potential of the rows: scored on the same test sets, never trained here."""
+    items = dict.fromkeys((r.model, r.citation) for r in rows if getattr(r, "citation", None))
+    if not items:
+        return ""
+    return ('<p class="note">Published potentials (scored, not trained here): '
+            + "; ".join(f"<b>{H.esc(m)}</b>: {H.esc(c)}" for m, c in items) + ".</p>")
+
+
 def datasets_section(run: RunData) -> str | None:
     if not run.datasets:
         return None
@@ -89,6 +98,7 @@ def accuracy_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
             for r in run.accuracy]
     body += H.table(["data set", "model", "train", "test", "F MAE meV/Å", "F %", "E MAE meV/atom", "E %",
                      "S MAE GPa", "S %", "fit s"], rows, elements=[_elements_of(run, r.dataset) for r in run.accuracy])
+    body += cited(run.accuracy)
     # per group of the elemental collections (TM23's temperatures); other data sets show theirs in their own section
     in_collections = {n for ns in run.elemental_collections().values() for n in ns}
     groups = [[r.dataset, r.model, g, v["n_test"], 1e3 * v["force_mae"], v["force_percent"], 1e3 * v["energy_mae"],

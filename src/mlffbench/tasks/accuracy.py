@@ -31,6 +31,8 @@ class AccuracyRow:
     by_group: dict  # group -> {force_mae, force_percent, energy_mae, energy_percent, stress_percent, n_test}
     by_element: dict  # element -> the same (multi-element data sets; per-element force rows, TEA)
     fit_s: float
+    citation: str | None = None  # a published potential (no fit): whose it is
+    paths: dict | None = None  # reaction-path group -> barrier of reference and model (eV), jobs.path_barriers
 
 
 def summarise(results: list[dict]) -> list[AccuracyRow]:
@@ -42,8 +44,23 @@ def summarise(results: list[dict]) -> list[AccuracyRow]:
             r["dataset"], r.get("element"), r["label"], r["n_train"], t["n_test"], o["forces.mae"],
             o["forces.percent"], o["energy_per_atom.mae"], o["energy_per_atom.percent"], o["stress.mae"],
             o["stress.percent"], {k: _brief(v) for k, v in t.get("by_group", {}).items()},
-            {k: _brief(v) for k, v in t.get("by_element", {}).items()}, r["cost"]["fit_s"]))
+            {k: _brief(v) for k, v in t.get("by_element", {}).items()}, r["cost"]["fit_s"],
+            (r.get("model_info") or {}).get("citation"), t.get("paths")))
     return rows
+
+
+def barriers(rows) -> str:
+    """Lines with the reaction barriers along the data sets' paths, model vs reference."""
+    return "".join(f"\nbarrier along {group} ({p['frames']} frames) {r.dataset} {r.model}: model "
+                   f"{p['barrier_model_eV']:.3f} eV vs reference {p['barrier_ref_eV']:.3f} eV "
+                   f"(error {1e3 * p['barrier_error_eV']:+.0f} meV)"
+                   for r in rows for group, p in (r.paths or {}).items())
+
+
+def citations(rows) -> str:
+    """The footnote naming every published potential of a table (they are scored, not trained)."""
+    cited = dict.fromkeys((r.model, r.citation) for r in rows if r.citation)
+    return "".join(f"\n[published, not trained here] {model}: {citation}" for model, citation in cited)
 
 
 def _brief(flat: dict) -> dict:
@@ -65,7 +82,7 @@ def table(rows: list[AccuracyRow]) -> str:
              f"{r.stress_percent:.2f}"]
             + [f"{r.by_group[g]['force_percent']:.2f}" if g in r.by_group else "-" for g in inline]
             + [f"{r.fit_s:.1f}"] for r in rows]
-    out = format_table(header, units, body)
+    out = format_table(header, units, body) + citations(rows) + barriers(rows)
     parts = [("group", "by_group")] * (not inline) + [("element", "by_element")]
     breakdown = [[r.dataset, r.model, f"{kind} {name}", v["n_test"], f"{1e3 * v['force_mae']:.2f}",
                   f"{v['force_percent']:.2f}", f"{1e3 * v['energy_mae']:.3f}", f"{v['stress_percent']:.2f}"]
