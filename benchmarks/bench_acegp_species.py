@@ -261,6 +261,9 @@ def main() -> None:
         print("\nmeasured at the target size:")
         print(table(measured_target))
     est = extrapolate(rows, target)
+    if est and max(r["frames"] for r in rows) < 200:
+        print("(rough: every measured point is small, so the m^2 / m^3 terms are guessed from noise; the full run "
+              "measures the target itself)")
     for e in est:
         print(f"extrapolated to {ts} species x {tf} frames x {N_ATOMS} atoms, n_max {tn}, m = {tf}, "
               f"{args.threads} thread(s) ({e['kernels']}, from {e['from_frames']} frames; kernel stage per frame "

@@ -144,7 +144,7 @@ def sha256(path: str | os.PathLike) -> str:
 
 
 def write_manifest(folder: Path, name: str, files: list[tuple[str, int]], group_key: str,
-                   frame_groups: list[str] | None = None) -> dict:
+                   frame_groups: list[str] | None = None, structures: str | None = None) -> dict:
     """Record the data set's files (relative to ``folder``, in frame order) with frame counts and hashes, and the
     content fingerprint (a hash of the file hashes and groups: equal frames give equal fingerprints in any run).
     Each frame's group is ``info[group_key]``, or ``frame_groups`` when given (kept here, exact as strings)."""
@@ -157,6 +157,8 @@ def write_manifest(folder: Path, name: str, files: list[tuple[str, int]], group_
         manifest["frame_groups"] = [names.index(g) for g in frame_groups]
         content += json.dumps(frame_groups)
     manifest["fingerprint"] = hashlib.sha256(content.encode()).hexdigest()[:16]
+    if structures is not None:  # reference structures of the data set (e.g. ideal alloy cells for the EOS)
+        manifest["structures"] = {"file": structures, "sha256": sha256(folder / structures)}
     tmp = folder / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1))
     os.replace(tmp, folder / MANIFEST)
@@ -171,6 +173,20 @@ def read_manifest(folder: Path) -> dict:
         raise DataError(f"{path}: missing (the data job of this data set has not finished)") from None
     except ValueError as exc:
         raise DataError(f"{path}: unreadable ({exc}); re-run to regenerate the data set") from None
+
+
+def load_structures(dataset_ref: dict, run_dir: str | os.PathLike) -> list[Atoms] | None:
+    """The data set's reference structures (manifest ``structures``, checked like the frames), or None."""
+    from mlffbench.data.io import read_frames
+
+    folder = Path(run_dir) / dataset_ref["folder"]
+    entry = read_manifest(folder).get("structures")
+    if entry is None:
+        return None
+    path = folder / entry["file"]
+    if not path.is_file() or sha256(path) != entry["sha256"]:
+        raise DataError(f"{path}: reference structures missing or changed since the data job wrote them")
+    return read_frames(path)
 
 
 def load(dataset_ref: dict, run_dir: str | os.PathLike) -> list[Atoms]:

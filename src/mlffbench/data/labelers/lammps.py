@@ -57,7 +57,7 @@ def _species(atoms: Atoms) -> list[str]:
     return sorted(set(atoms.get_chemical_symbols()))
 
 
-def _setup_lines(pot: pots.PotentialFile, species: list[str], data_file: str) -> list[str]:
+def setup_lines(pot: pots.PotentialFile, species: list[str], data_file: str) -> list[str]:
     lines = [
         "units metal",
         "atom_style atomic",
@@ -106,7 +106,7 @@ class LammpsCalculator(Calculator):
             with open(data, "w") as fd:
                 write_lammps_data(fd, atoms, specorder=species, force_skew=True, prismobj=self._prism)
             lmp = new_lammps()
-            lmp.commands_list(_setup_lines(self.potential, species, data))
+            lmp.commands_list(setup_lines(self.potential, species, data))
         self._lmp = lmp
         self._species = species
         self._key = (len(atoms), tuple(species))
@@ -164,7 +164,7 @@ def write_md_input(atoms: Atoms, spec: NVTSpec, potential: pots.PotentialFile, w
     dt_ps = spec.timestep_fs / 1000.0
     every = spec.steps_per_frame
     seed = 1 + (spec.seed % 900_000_000)
-    lines = _setup_lines(potential, species, "atoms.data") + [
+    lines = setup_lines(potential, species, "atoms.data") + [
         f"timestep {dt_ps}",
         f"velocity all create {spec.temperature} {seed} mom yes rot no dist gaussian",
         f"fix nvt all nvt temp {spec.temperature} {spec.temperature} {spec.thermostat_steps * dt_ps}",

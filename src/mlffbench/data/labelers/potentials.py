@@ -95,6 +95,8 @@ POTENTIALS: dict[str, PotentialFile] = {
             PotentialFile(f"{el}_meam_baskes", "", "meam", (el,), _BASKES, library="library.meam")
             for el in ("Cr", "Ir", "Mo", "Nb", "Rh", "Ta", "V", "W")
         ],
+        PotentialFile("SiO_vashishta1990", "SiO.1990.vashishta", "vashishta", ("Si", "O"),
+                      "Vashishta, Kalia, Rino and Ebbsjo, Phys. Rev. B 41, 12197 (1990)"),
         # mlearn reference models (not TM23 defaults): "Cu_snap", "Cu_qsnap", ... see ``snap_potential``
         *[_zuo_snap(el, kind) for el in MLEARN_ELEMENTS for kind in SNAP_KINDS],
     ]
