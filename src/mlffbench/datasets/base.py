@@ -61,6 +61,7 @@ class DataSet:
     n_test_files: int = 0  # frames from test files (files source)
     notes: list[str] = field(default_factory=list)  # units declared, deviations: printed and stored
     provenance: dict = field(default_factory=dict)  # files, level of theory, citation, licence ...
+    structures: bool = False  # its data job writes reference structures (e.g. ideal alloy cells for an EOS)
     path_groups: tuple[str, ...] = ()  # groups whose frames, in file order, are a reaction path (barrier scored)
     base_split: dict | None = None  # the resolved split spec ("last" / "random" / "files"), set at planning
     entry: Any = None  # the config entry it came from (variants of generated data sets regenerate from it)

@@ -125,7 +125,7 @@ class PublishedPotential(Potential):
 
     def __init__(self, name: str, **kwargs):
         super().__init__(**kwargs)
-        self.name = name
+        self.potential_name = name
         self.spec = published(name)
         self.info = {"published": True, "citation": self.spec.citation, "trained_on": self.spec.trained_on,
                      "potential": name, "n_parameters": None}
@@ -136,9 +136,9 @@ class PublishedPotential(Potential):
 
         if self.spec.kind in ("snap", "qsnap"):
             if len(symbols) != 1:
-                raise MlffbenchError(f"published {self.name}: one SNAP file per element, not {'-'.join(symbols)}")
+                raise MlffbenchError(f"published {self.potential_name}: one SNAP file per element, not {'-'.join(symbols)}")
             return pots.snap_potential(symbols[0], self.spec.kind)
-        return pots.POTENTIALS[self.name[7:]]
+        return pots.POTENTIALS[self.potential_name[7:]]
 
     def evaluate(self, atoms: Atoms):
         from mlffbench.data.labelers.lammps import LammpsCalculator
@@ -151,7 +151,7 @@ class PublishedPotential(Potential):
         return work.get_potential_energy(), work.get_forces(), work.get_stress(voigt=True)
 
     def state(self) -> dict:
-        return {"name": self.name}
+        return {"name": self.potential_name}
 
     @classmethod
     def from_state(cls, state: dict) -> "PublishedPotential":

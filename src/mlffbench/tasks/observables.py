@@ -19,11 +19,12 @@ def refuse(config, dataset) -> str | None:
     """Observables compare the model with the labeler that made the data, on the element's own structures."""
     if dataset.reference is None:
         return "no reference calculator (the data set names no labeler)"
-    if dataset.element is None:
-        return ("the observables (EOS, elastic, phonons, vacancy, RDF) are built on one element's ground state; "
-                f"data set '{dataset.name}' holds {'-'.join(dataset.elements)}")
-    if not make_labeler(dataset.reference).supports([dataset.element]):
-        return f"the reference labeler cannot compute {dataset.element}"
+    if dataset.element is None and not dataset.structures:
+        return ("the observables (EOS, elastic, phonons, vacancy, RDF) are built on one element's ground state or on "
+                f"the data set's reference structures; data set '{dataset.name}' ({'-'.join(dataset.elements)}) has "
+                "neither")
+    if not make_labeler(dataset.reference).supports(list(dataset.elements)):
+        return f"the reference labeler cannot compute {'-'.join(dataset.elements)}"
     return None
 
 
@@ -36,7 +37,8 @@ def jobs(config, dataset, model) -> list[dict]:
         {"kind": "evaluate", "split": {"kind": "none"}, "point": {},
          "after": [0],
          "inputs": {"labeler": dataset.reference, "element": dataset.element,
-                    "observables": list(obs.names or NAMES), "settings": Settings.from_dict(obs.settings).to_dict()}},
+                    "observables": list(obs.names or NAMES) if dataset.element else ["structure_eos"],
+                    "settings": Settings.from_dict(obs.settings).to_dict()}},
     ]
 
 
@@ -61,24 +63,18 @@ def protocol_notes(config, planned) -> list[str]:
 def run(inputs: dict, run_dir) -> dict:
     """Inputs: element, potential (path to a saved Potential), labeler (spec), observables (names; default
     all), settings (dict for ``Settings``), model, label; optional workdir (default run_dir/observables/...)."""
-    from mlffbench.models.base import load_potential
-
     for key in ("element", "potential", "labeler"):
         if key not in inputs:
             raise ConfigError(f"observables task: inputs.{key} is missing")
+    settings = Settings.from_dict(inputs.get("settings"))
+    if inputs["element"] is None:  # a multi-element data set: the EOS of its reference structures
+        return _structure_observables(inputs, run_dir, settings)
     names = list(inputs.get("observables") or NAMES)
     for name in names:
         module(name)
-    settings = Settings.from_dict(inputs.get("settings"))
     element = inputs["element"]
     label = inputs.get("label") or inputs.get("model") or "model"
-    path = Path(run_dir) / inputs["potential"]  # relative to the run dir (or absolute)
-    if inputs.get("model_python"):  # a family that lives in its own environment: evaluated there, driven from here
-        from mlffbench.models.remote import RemotePotential
-
-        potential = RemotePotential(inputs["model_python"], path)
-    else:
-        potential = load_potential(path)
+    potential = _potential(inputs, run_dir)
     reference = make_labeler(inputs["labeler"]).calculator([element])
     workdir = Path(inputs.get("workdir") or Path(run_dir) / "observables" / f"{element}_{label}")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -91,10 +87,40 @@ def run(inputs: dict, run_dir) -> dict:
             "element": element, "model": inputs.get("model"), "label": label, "observables": observed}
 
 
+def _potential(inputs: dict, run_dir):
+    """The trained potential: loaded here, or driven in its family's environment (models.remote)."""
+    from mlffbench.models.base import load_potential
+
+    path = Path(run_dir) / inputs["potential"]
+    if inputs.get("model_python"):
+        from mlffbench.models.remote import RemotePotential
+
+        return RemotePotential(inputs["model_python"], path)
+    return load_potential(path)
+
+
+def _structure_observables(inputs: dict, run_dir, settings: Settings) -> dict:
+    from mlffbench import datasets
+    from mlffbench.observables import structure_eos
+
+    dataset = inputs["dataset"]
+    structures = datasets.load_structures(dataset, run_dir)
+    reference = make_labeler(inputs["labeler"]).calculator(dataset["elements"])
+    potential = _potential(inputs, run_dir)
+    try:
+        result = structure_eos.run(structures, potential, reference, settings)
+    finally:
+        if hasattr(potential, "close"):
+            potential.close()
+    label = inputs.get("label") or inputs.get("model")
+    return {"task": "observables", "dataset": dataset["name"], "element": None, "model": inputs.get("model"),
+            "label": label, "observables": {structure_eos.NAME: result}}
+
+
 @dataclass
 class ObservablesRow:
     dataset: str
-    element: str
+    element: str | None
     model: str
     status: dict  # observable -> "ok" | "failed: reason"
     a0_percent: float | None
@@ -136,10 +162,10 @@ def summarise(results: list[dict]) -> list[ObservablesRow]:
             return f"{sum(x['survived'] for x in runs)}/{len(runs)}" if runs else None
 
         rows.append(ObservablesRow(
-            dataset=r.get("dataset", r["element"]), element=r["element"], model=r["label"],
+            dataset=r.get("dataset") or r["element"], element=r["element"], model=r["label"],
             status={k: "ok" if v.get("status") == "ok" else f"failed: {v.get('error')}" for k, v in obs.items()},
-            a0_percent=_get(ok.get("eos"), "errors", "a0_percent"),
-            B_percent=_get(ok.get("eos"), "errors", "B_percent"),
+            a0_percent=_get(ok.get("eos") or ok.get("structure_eos"), "errors", "a0_percent"),
+            B_percent=_get(ok.get("eos") or ok.get("structure_eos"), "errors", "B_percent"),
             elastic_mae_GPa=_get(ok.get("elastic"), "errors", "mae_GPa"),
             cauchy_error_GPa=_get(ok.get("elastic"), "errors", "cauchy", "GPa"),
             phonon_mae_THz=_get(ok.get("phonons"), "errors", "freq_mae_THz"),

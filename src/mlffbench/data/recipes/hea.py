@@ -56,6 +56,10 @@ def compositions(p: dict, seed: int) -> list[tuple[dict[str, int], float]]:
         counts = np.floor(x * n).astype(int)
         for i in np.argsort(-(x * n - counts))[: n - counts.sum()]:  # largest remainders take the rest
             counts[i] += 1
+        floor = int(np.ceil(p["min_fraction"] * n))  # rounding must not push an element below the minimum
+        while counts.min() < floor:
+            counts[np.argmin(counts)] += 1
+            counts[np.argmax(counts)] -= 1
         out.append(({el: int(c) for el, c in zip(p["elements"], counts)}, float(rng.uniform(p["t_min"], p["t_max"]))))
     return out
 
@@ -76,7 +80,7 @@ def plan(builtin, split, seed: int) -> DataSet:
         name=builtin.name, source="builtin", collection=builtin.suite, elements=tuple(sorted(p["elements"])),
         periodic=True, has_stress=True, uniform=False, groups=groups,
         data_inputs={"source": "recipe:hea", "name": builtin.name, "params": p, "seed": seed, "version": VERSION},
-        reference=reference(), split=split, metadata=metadata,
+        reference=reference(), split=split, metadata=metadata, structures=True,
         notes=[f"{builtin.name}: MS25-style HEA generated here (recipe v{VERSION}): AlCoCrFeNi with the 2NN MEAM "
                "instead of FeNiCrCoCu with an EAM, 108-atom fcc cells, frames 0.5 ps apart (MS25: longer runs)"],
         provenance={"recipe": "hea", "version": VERSION, "params": p, "seed": seed, "labeler": reference(),
@@ -104,7 +108,8 @@ def materialise(inputs: dict, folder: Path) -> dict:
     for i, (counts, temperature) in enumerate(compositions(p, seed)):
         rng = np.random.default_rng([seed, 0x4EA, i])
         cell = ideal_cell(counts, p, rng)
-        ideal.append(fr.labelled(cell, None, None, None, composition=_formula(counts), trajectory=f"hea_{i}"))
+        ideal.append(fr.labelled(cell, None, None, None, composition=_formula(counts), trajectory=f"hea_{i}",
+                                 lattice="fcc"))
         path = folder / f"hea_{i}.extxyz"
         if not (path.is_file() and len(read_frames(path)) == p["frames"]):
             t0 = time.perf_counter()

@@ -29,7 +29,7 @@ from mlffbench.datasets.base import DataSet, write_manifest
 
 VERSION = 1
 POTENTIAL = "SiO_vashishta1990"
-PARAMS = {"units": 64, "replicas": 2, "density": 2.2, "t_melt": 4000.0, "t_glass": 300.0, "timestep_fs": 1.0,
+PARAMS = {"units": 64, "replicas": 2, "density": 2.2, "t_melt": 4000.0, "t_glass": 300.0, "timestep_fs": 1.0, "randomize_ps": 2.0,
           "melt_ps": 5.0, "quench_ps": 20.0, "glass_ps": 5.0, "frames": {"melt": 20, "quench": 40, "glass": 20}}
 STAGES = ("melt", "quench", "glass")
 
@@ -89,7 +89,8 @@ def materialise(inputs: dict, folder: Path) -> dict:
             v = int(rng.integers(1, 900_000_000))
             frames = []
             stages = [["minimize 1e-4 1e-6 200 2000", f"velocity all create 6000 {v} mom yes rot no dist gaussian",
-                       f"timestep {dt}", "fix md all nvt temp 6000 6000 0.1", "thermo 0", "run 2000"],
+                       f"timestep {dt}", "fix md all nvt temp 6000 6000 0.1", "thermo 0",
+                       f"run {int(round(p['randomize_ps'] / dt))}"],
                       [f"fix md all nvt temp {p['t_melt']} {p['t_melt']} 0.1", f"run {steps['melt']}"],
                       [f"fix md all nvt temp {p['t_melt']} {p['t_glass']} 0.1", f"run {steps['quench']}"],
                       [f"fix md all nvt temp {p['t_glass']} {p['t_glass']} 0.1", f"run {steps['glass']}"]]
