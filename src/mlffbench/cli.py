@@ -27,7 +27,7 @@ def _cmd_run(args) -> int:
                      "transfer", "name", "path_groups"):
             if getattr(args, flag):
                 raise ConfigError(f"--{flag.replace('_', '-')}: only with --data (a config file names these itself)")
-        config = load_config(args.config)
+        config = _builtin_data_config(args.config) or load_config(args.config)
     overrides = {"executor": args.executor, "workers": args.workers, "scheduler": args.scheduler}
     for key, value in overrides.items():
         if value is not None:
@@ -69,6 +69,20 @@ def _cmd_run(args) -> int:
     print(f"\njobs: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}; store: {run_dir / 'run.sqlite'}; "
           f"report: mlffbench report {run_dir}")
     return 1 if counts.get("failed") else 0
+
+
+def _builtin_data_config(name: str | None):
+    """``mlffbench run NAME`` for a built-in data set without a config of its own: acegp and the mean-energy
+    baseline, accuracy and a learning curve on it (None when NAME is a config or no built-in data set)."""
+    from mlffbench.config import BuiltinConfig, LearningCurveConfig, ModelConfig, RunConfig, builtin_configs
+    from mlffbench.datasets import builtin
+
+    if name is None or name in builtin_configs() or Path(name).is_file() or name not in builtin.choices():
+        return None
+    config = RunConfig(name=name, datasets=[BuiltinConfig(names=[name])],
+                       models=[ModelConfig("acegp"), ModelConfig("mean_energy")])
+    config.tasks.learning_curve = LearningCurveConfig(sizes=list(DATA_CURVE_SIZES))
+    return config
 
 
 #: learning-curve sizes of ``run --data``: fractions of the training set (MS25 data training rate)

@@ -229,4 +229,36 @@ def stability_figure(observables: list[dict]):
     return fig
 
 
-OBSERVABLE_FIGURES = {"phonons": phonon_figure, "eos": eos_figure, "rdf": rdf_figure, "stability": stability_figure}
+def structure_eos_figure(observables: list[dict]):
+    """MS25 Fig 5c: the lattice constant of every reference structure (e.g. each HEA composition), model against
+    reference, one panel per data set, models overlaid."""
+    rows = [(str(o.get("dataset")), str(o.get("label") or o.get("model")), r)
+            for o in observables if isinstance(r := (o.get("observables") or {}).get("structure_eos"), dict)]
+    datasets = list(dict.fromkeys(d for d, _, _ in rows))
+    colours = model_colours(m for _, m, _ in rows)
+    fig, axes = _panels(datasets)
+    for dataset, ax in axes.items():
+        lo, hi = np.inf, -np.inf
+        for _, model, result in (r for r in rows if r[0] == dataset):
+            pts = [(s["reference"]["a0"], s["model"]["a0"]) for s in result.get("structures", [])
+                   if s.get("status") == "ok"]
+            if pts:
+                x, y = np.array(pts).T
+                mean = (result.get("errors") or {}).get("a0_percent")
+                ax.scatter(x, y, s=18, color=colours[model],
+                           label=f"{model} ({mean:.2f} %)" if mean is not None else model)
+                lo, hi = min(lo, x.min(), y.min()), max(hi, x.max(), y.max())
+        if np.isfinite(lo):
+            pad = 0.1 * (hi - lo or 0.01)
+            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], **REFERENCE_STYLE)
+        ax.set_title(dataset, fontsize=10)
+        ax.set_xlabel("a0 reference (Å)", fontsize=8)
+        ax.set_ylabel("a0 model (Å)", fontsize=8)
+        ax.legend(fontsize=6, title="model (mean |error|)", title_fontsize=6)
+    fig.suptitle("Lattice constant by EOS per structure (MS25 Fig 5c)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+OBSERVABLE_FIGURES = {"phonons": phonon_figure, "eos": eos_figure, "rdf": rdf_figure, "stability": stability_figure,
+                      "structure_eos": structure_eos_figure}

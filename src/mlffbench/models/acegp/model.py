@@ -180,7 +180,8 @@ class AceGPPotential(Potential):
 
         zeta 2 maps species s only where that is cheaper than the sum over its m_s sparse environments,
         M_s x^ = sum_u alpha_u u (u . x^): 2 D^2 against 4 m_s D flops per atom (and n_species D^2 numbers of memory:
-        with 4 species at n_max 8, D = 2112 and m_s ~ 250, the sum is 8x cheaper); the others hold (U_s, alpha_s)."""
+        with 4 species at n_max 8, D = 2112 and m_s ~ 250, the sum is 8x cheaper); the others hold (U_s, alpha_s).
+        One species always maps (FLARE's form, and bit-identical predictions to earlier versions)."""
         n_s, D = self.descriptor.n_species, self.descriptor.dim
         if self.zeta == 1:
             out = np.zeros((n_s, D))
@@ -191,7 +192,7 @@ class AceGPPotential(Potential):
             for s in range(n_s):
                 sel = self.sparse_species == s
                 out.append((self.sparse_U[sel] * self.alpha[sel, None]).T @ self.sparse_U[sel]
-                           if D <= 2 * int(sel.sum()) else (self.sparse_U[sel], self.alpha[sel]))
+                           if D <= 2 * int(sel.sum()) or n_s == 1 else (self.sparse_U[sel], self.alpha[sel]))
             return out
         return None
 

@@ -349,12 +349,14 @@ def log_ratio_caps(stats: Statistics, L: np.ndarray) -> np.ndarray:
     Computed in logs: a group without labels (or with an all-zero kernel) has kmax 0 and no cap (+inf). (The linear
     form with kmax clamped to 1e-300 overflowed, 0.1 / (eps 1e-300) > 1.8e308, and warned on every fit without
     stress labels.)"""
-    log_diag = math.log(max(float(np.min(np.diag(L))), 1e-300)) if len(L) else 0.0
-    base = math.log(ROUNDING_MARGIN) - math.log(np.finfo(float).eps) + log_diag
+    amplification = 1.0 / max(float(np.min(np.diag(L))), 1e-300) if len(L) else 1.0
+    eps = np.finfo(float).eps
     kmax = np.asarray(stats.kmax, dtype=float)
     out = np.full(kmax.shape, np.inf)
     has = kmax > 0
-    out[has] = base - np.log(kmax[has])
+    with np.errstate(over="ignore"):  # a cap beyond float range is no cap: its log is +inf as for an empty group
+        # the same arithmetic as the linear caps before (bit-identical bounds, so fits stay bit-identical)
+        out[has] = np.log(ROUNDING_MARGIN / (eps * kmax[has] * amplification))
     return out
 
 
