@@ -55,6 +55,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_acegp_vs_flare import mem_mb, reset_peak  # /proc peak-memory helpers (this folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 ELEMENTS = ("Cu", "Ni", "Pd", "Ag", "Pt")
@@ -92,22 +93,6 @@ def make_frames(n_species: int, n_frames: int, seed: int):
         atoms.calc = EMT()
         out.append(fr.labelled(atoms, atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()))
     return out
-
-
-def mem_mb(key: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def reset_peak() -> None:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
 
 
 def run_point(spec: dict) -> dict:

@@ -5,8 +5,6 @@ resumes without redoing finished files."""
 from __future__ import annotations
 
 import dataclasses
-import json
-import sqlite3
 import subprocess
 import sys
 

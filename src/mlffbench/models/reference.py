@@ -22,6 +22,16 @@ from mlffbench.errors import ConfigError, MlffbenchError
 from mlffbench.models.base import Model, Potential
 
 
+def evaluate_with(cache: dict, make, atoms: Atoms):
+    """Energy, forces, stress of ``atoms`` from a calculator made once per set of species (``make(symbols)``)."""
+    symbols = tuple(sorted(set(atoms.get_chemical_symbols())))
+    if symbols not in cache:
+        cache[symbols] = make(symbols)
+    work = atoms.copy()
+    work.calc = cache[symbols]
+    return work.get_potential_energy(), work.get_forces(), work.get_stress(voigt=True)
+
+
 class LabelerPotential(Potential):
     family = "labeler"
 
@@ -32,12 +42,7 @@ class LabelerPotential(Potential):
         self._calculators: dict[tuple, Any] = {}
 
     def evaluate(self, atoms: Atoms):
-        symbols = tuple(sorted(set(atoms.get_chemical_symbols())))
-        if symbols not in self._calculators:
-            self._calculators[symbols] = self._labeler.calculator(symbols)
-        work = atoms.copy()
-        work.calc = self._calculators[symbols]
-        return work.get_potential_energy(), work.get_forces(), work.get_stress(voigt=True)
+        return evaluate_with(self._calculators, self._labeler.calculator, atoms)
 
     def state(self) -> dict:
         return {"labeler": self.labeler_spec}
@@ -143,12 +148,7 @@ class PublishedPotential(Potential):
     def evaluate(self, atoms: Atoms):
         from mlffbench.data.labelers.lammps import LammpsCalculator
 
-        symbols = tuple(sorted(set(atoms.get_chemical_symbols())))
-        if symbols not in self._calculators:
-            self._calculators[symbols] = LammpsCalculator(self._file(symbols))
-        work = atoms.copy()
-        work.calc = self._calculators[symbols]
-        return work.get_potential_energy(), work.get_forces(), work.get_stress(voigt=True)
+        return evaluate_with(self._calculators, lambda symbols: LammpsCalculator(self._file(symbols)), atoms)
 
     def state(self) -> dict:
         return {"name": self.potential_name}

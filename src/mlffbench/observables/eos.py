@@ -22,10 +22,18 @@ def curve(element: str, calc, settings: Settings) -> dict:
     atoms, ground = relaxed_primitive(element, calc, settings)
     lattice = ground["lattice"]
     c_over_a = ground["c"] / ground["a"] if lattice in HEXAGONAL else None
+    volumes, energies = energy_volume(atoms, calc, settings)
+    out = {"volumes": volumes, "energies": energies, "ground_state": ground}
+    out.update(_fit(volumes, energies, "birchmurnaghan", lattice, c_over_a))
+    out["murnaghan"] = _fit(volumes, energies, "murnaghan", lattice, c_over_a)
+    return out
+
+
+def energy_volume(atoms, calc, settings: Settings) -> tuple[list[float], list[float]]:
+    """Volumes and energies per atom over +-eos_volume_range in volume (cell shape kept, scaled positions)."""
     n = len(atoms)
-    scales = np.linspace(1 - settings.eos_volume_range, 1 + settings.eos_volume_range, settings.eos_points)
     volumes, energies = [], []
-    for s in scales:
+    for s in np.linspace(1 - settings.eos_volume_range, 1 + settings.eos_volume_range, settings.eos_points):
         strained = atoms.copy()
         strained.set_cell(atoms.cell * s ** (1 / 3), scale_atoms=True)
         strained.calc = calc
@@ -33,10 +41,7 @@ def curve(element: str, calc, settings: Settings) -> dict:
         energies.append(strained.get_potential_energy() / n)
     if not np.all(np.isfinite(energies)):
         raise ObservableFailure("non-finite energy on the EOS curve")
-    out = {"volumes": volumes, "energies": energies, "ground_state": ground}
-    out.update(_fit(volumes, energies, "birchmurnaghan", lattice, c_over_a))
-    out["murnaghan"] = _fit(volumes, energies, "murnaghan", lattice, c_over_a)
-    return out
+    return volumes, energies
 
 
 def _fit(volumes, energies, kind: str, lattice: str, c_over_a) -> dict:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlffbench.observables.common import ObservableFailure, error_pair, run_observable
-from mlffbench.observables.eos import _fit
+from mlffbench.observables.common import error_pair, run_observable
+from mlffbench.observables.eos import _fit, energy_volume
 from mlffbench.observables.settings import Settings
 
 NAME = "structure_eos"
@@ -18,16 +18,7 @@ ATOMS_PER_CELL = {"fcc": 4, "bcc": 2}
 
 
 def curve(structure, calc, settings: Settings) -> dict:
-    n = len(structure)
-    volumes, energies = [], []
-    for s in np.linspace(1 - settings.eos_volume_range, 1 + settings.eos_volume_range, settings.eos_points):
-        strained = structure.copy()
-        strained.set_cell(structure.cell * s ** (1 / 3), scale_atoms=True)
-        strained.calc = calc
-        volumes.append(strained.get_volume() / n)
-        energies.append(strained.get_potential_energy() / n)
-    if not np.all(np.isfinite(energies)):
-        raise ObservableFailure("non-finite energy on the EOS curve")
+    volumes, energies = energy_volume(structure, calc, settings)
     lattice = structure.info.get("lattice")
     fit = _fit(volumes, energies, "birchmurnaghan", "fcc", None)  # a0 below, from v0 and this structure's lattice
     fit["a0"] = float((ATOMS_PER_CELL.get(lattice, 1) * fit["v0"]) ** (1 / 3))

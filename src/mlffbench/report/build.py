@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import math
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 from mlffbench.errors import MlffbenchError

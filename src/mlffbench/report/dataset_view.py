@@ -77,11 +77,16 @@ def dataset_sections(run: RunData, run_dir: Path, max_frames: int, parity: bool,
                  "fit s"], [[r.model, r.n_train, r.n_test, 1e3 * r.force_mae, r.force_percent, 1e3 * r.energy_mae,
                              r.energy_percent, r.stress_mae * s, r.stress_percent, r.fit_s] for r in rows])
             body += cited(rows)
-            paths = [[r.model, g, p["frames"], p["barrier_ref_eV"], p["barrier_model_eV"],
+            paths = [[r.model, "accuracy", g, p["frames"], 1e3 * p["barrier_ref_eV"], 1e3 * p["barrier_model_eV"],
                       1e3 * p["barrier_error_eV"]] for r in rows for g, p in (r.paths or {}).items()]
+            paths += [[r.model, f"hold-out from {r.train}", g, p["frames"], 1e3 * p["barrier_ref_eV"],
+                       1e3 * p["barrier_model_eV"], 1e3 * p["barrier_error_eV"]]
+                      for r in run.transfer if r.dataset == name for g, p in (r.paths or {}).items()]
             if paths:
-                body += "<h3>Reaction barriers along the given paths</h3>" + H.table(
-                    ["model", "path (group)", "frames", "reference eV", "model eV", "error meV"], paths)
+                body += ("<h3>Reaction barriers along the given paths</h3><p class=\"note\">Barrier = highest energy "
+                         "minus the first frame's, along the frames in file order.</p>" + H.table(
+                             ["model", "trained", "path (group)", "frames", "reference meV", "model meV",
+                              "error meV"], paths))
             for attr, what in (("by_group", "group"), ("by_element", "element")):
                 table_rows = [[r.model, k, v["n_test"], 1e3 * v["force_mae"], v["force_percent"], 1e3 * v["energy_mae"],
                                v["energy_percent"]] for r in rows for k, v in getattr(r, attr).items()]

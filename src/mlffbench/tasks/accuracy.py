@@ -51,10 +51,13 @@ def summarise(results: list[dict]) -> list[AccuracyRow]:
 
 def barriers(rows) -> str:
     """Lines with the reaction barriers along the data sets' paths, model vs reference."""
-    return "".join(f"\nbarrier along {group} ({p['frames']} frames) {r.dataset} {r.model}: model "
-                   f"{p['barrier_model_eV']:.3f} eV vs reference {p['barrier_ref_eV']:.3f} eV "
-                   f"(error {1e3 * p['barrier_error_eV']:+.0f} meV)"
-                   for r in rows for group, p in (r.paths or {}).items())
+    return "".join(barrier_line(r.dataset, r.model, group, p) for r in rows for group, p in (r.paths or {}).items())
+
+
+def barrier_line(dataset: str, model: str, group: str, p: dict) -> str:
+    return (f"\nbarrier along {group} ({p['frames']} frames) {dataset} {model}: model {1e3 * p['barrier_model_eV']:.1f} "
+            f"meV vs reference {1e3 * p['barrier_ref_eV']:.1f} meV (error {1e3 * p['barrier_error_eV']:+.1f} meV; "
+            f"highest frame {p['highest_frame_model']} vs {p['highest_frame_ref']})")
 
 
 def citations(rows) -> str:

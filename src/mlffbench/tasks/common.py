@@ -23,3 +23,12 @@ def generated_only(dataset, what: str) -> str | None:
     if dataset.source != "generate":
         return f"{what} regenerates the data with the TM23 protocol; data set '{dataset.name}' comes from files"
     return None
+
+
+def trained_potential(inputs: dict, after_results: list, what: str) -> dict:
+    """``resolve`` of an evaluate job that uses the potential its accuracy fit saved (``models/<job id>/
+    potential.json``, relative to the run directory); the fit must have finished."""
+    (fit,) = after_results
+    if fit is None:
+        raise RuntimeError(f"the model could not be trained (its accuracy fit failed), so no {what}")
+    return {**inputs, "potential": f"models/{inputs['after'][0][:16]}/potential.json"}

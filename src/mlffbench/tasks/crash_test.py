@@ -18,6 +18,7 @@ from ase.io import write
 
 from mlffbench import frames as fr
 from mlffbench.report_text import format_table
+from mlffbench.tasks import common
 from mlffbench.units import FS
 
 TITLE = "MD crash test from test frames (TEA 2023 MD stability; no reference needed)"
@@ -34,10 +35,7 @@ def jobs(config, dataset, model) -> list[dict]:
 
 
 def resolve(inputs: dict, after_results: list) -> dict:
-    (fit,) = after_results
-    if fit is None:
-        raise RuntimeError("the model could not be trained (its accuracy fit failed), so no crash test")
-    return {**inputs, "potential": f"models/{inputs['after'][0][:16]}/potential.json"}
+    return common.trained_potential(inputs, after_results, "crash test")
 
 
 def protocol_notes(config, planned) -> list[str]:

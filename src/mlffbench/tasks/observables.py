@@ -11,6 +11,7 @@ from mlffbench.data.labelers import make_labeler
 from mlffbench.errors import ConfigError
 from mlffbench.observables import NAMES, Settings, module, run_all
 from mlffbench.report_text import format_table
+from mlffbench.tasks import common
 
 TITLE = "Observables: model vs reference labeler (EOS, elastic, phonons, vacancy, RDF, MD stability, speed)"
 
@@ -43,11 +44,7 @@ def jobs(config, dataset, model) -> list[dict]:
 
 
 def resolve(inputs: dict, after_results: list) -> dict:
-    """The potential the fit job saved (``models/<job id>/potential.json``, relative to the run directory)."""
-    (fit,) = after_results
-    if fit is None:
-        raise RuntimeError("the model could not be trained (its accuracy fit failed), so no observables")
-    return {**inputs, "potential": f"models/{inputs['after'][0][:16]}/potential.json"}
+    return common.trained_potential(inputs, after_results, "observables")
 
 
 def protocol_notes(config, planned) -> list[str]:

@@ -42,6 +42,7 @@ class TransferRow:
     energy_mae: float  # eV/atom
     energy_percent: float
     stress_percent: float
+    paths: dict | None = None  # reaction-path group -> barriers (jobs.path_barriers)
 
 
 def summarise(results: list[dict]) -> list[TransferRow]:
@@ -51,7 +52,8 @@ def summarise(results: list[dict]) -> list[TransferRow]:
             o = t["overall"]
             rows.append(TransferRow(r["dataset"], r.get("element"), r["label"], r["point"]["train"], r["n_train"],
                                     label, t["n_test"], o["forces.mae"], o["forces.percent"],
-                                    o["energy_per_atom.mae"], o["energy_per_atom.percent"], o["stress.percent"]))
+                                    o["energy_per_atom.mae"], o["energy_per_atom.percent"], o["stress.percent"],
+                                    t.get("paths")))
     return rows
 
 
@@ -61,4 +63,7 @@ def table(rows: list[TransferRow]) -> str:
     body = [[r.dataset, r.model, f"{r.train} ({r.n_train})", f"{r.test} ({r.n_test})", f"{1e3 * r.force_mae:.2f}",
              f"{r.force_percent:.2f}", f"{1e3 * r.energy_mae:.3f}", f"{r.energy_percent:.3f}",
              f"{r.stress_percent:.2f}"] for r in rows]
-    return format_table(header, units, body)
+    from mlffbench.tasks.accuracy import barrier_line
+
+    return format_table(header, units, body) + "".join(
+        barrier_line(r.dataset, r.model, group, p) for r in rows for group, p in (r.paths or {}).items())
