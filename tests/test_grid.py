@@ -258,9 +258,10 @@ def test_large_cell_grid_reads_the_large_frames(tmp_path):
     assert not (tmp_path / "run" / "datasets" / "Cu@grid-large" / "Cu" / "Cu_cold.extxyz").exists()
     points = [j for j in jobs.values() if j.kind == "fit_score" and "grid" in j.result["point"]]
     assert len(points) == 2
+    planned = {j.name: j for j in plan(tmp_path, LARGE_CFG)}
+    assert all(large.key in planned[j.name].depends for j in points)
     for j in points:  # every grid job trained and tested on large-cell frames only
         assert j.inputs["variants"]["grid-large"]["data_key"] == large.key and j.inputs["split"]["data"] == "grid-large"
-        assert large.key in j.depends
         r = j.result
         assert r["n_train"] == 8 and r["n_train_atoms"] == 8 * n_large
         assert r["tests"]["test"]["n_test"] == 4 and r["tests"]["test"]["n_atoms"] == 4 * n_large

@@ -326,6 +326,10 @@ def test_kill9_resume_matches_uninterrupted_run(tmp_path):
             frames = read_frames(path, require=("energy", "forces", "stress"))
             assert len(frames) == 30
             assert len(ase.io.read(path, ":", format="extxyz")) == 30
+        elif path.name == "manifest.json":  # complete, and every file it names has the recorded hash
+            from mlffbench.datasets.base import read_manifest, sha256
+            for entry in read_manifest(path.parent)["files"]:
+                assert sha256(path.parent / entry["file"]) == entry["sha256"], path
         elif path.is_file():
             assert path.name == "cell.json" or path.name.endswith(".tmp"), path
     for path in resumed_dir.rglob("*.tmp"):
