@@ -178,7 +178,7 @@ def _cmd_datasets(args) -> int:
     print(format_table(["name", "elements", "frames", "train/test", "atoms", "groups", "cell", "level of theory",
                         "source", "licence"], [""] * 10,
                        [[r["name"], r["elements"], r["frames"], r["train/test"], r["atoms"], r["groups"], r["cell"],
-                         r["theory"], r["source"], r["licence"]] for r in rows]))
+                         r["theory"], r["source"], r["licence"]] for r in rows], text_columns=(0, 1, 5, 6, 7, 8, 9)))
     print("\nsuites: " + "; ".join(f"{k} = {', '.join(v)}" for k, v in builtin.SUITES.items()))
     print("citations:")
     for citation in dict.fromkeys(r["citation"] for r in rows):

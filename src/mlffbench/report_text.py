@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 
-def format_table(header: list[str], units: list[str], rows: list[list]) -> str:
-    """Columns padded to width; the first two (names) left-aligned, numbers right-aligned."""
+def format_table(header: list[str], units: list[str], rows: list[list], text_columns=(0, 1)) -> str:
+    """Columns padded to width; ``text_columns`` (default: the first two, the names) left-aligned, numbers
+    right-aligned."""
     cells = [header, units] + [[_text(x) for x in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    return "\n".join("  ".join(x.ljust(w) if i < 2 else x.rjust(w) for i, (x, w) in enumerate(zip(row, widths)))
-                     for row in cells)
+    return "\n".join("  ".join(x.ljust(w) if i in text_columns else x.rjust(w)
+                               for i, (x, w) in enumerate(zip(row, widths))).rstrip() for row in cells)
 
 
 def _text(x) -> str:

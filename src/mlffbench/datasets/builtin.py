@@ -118,5 +118,5 @@ def table() -> list[dict]:
     return [{"name": b.name, "suite": b.suite, "elements": "-".join(b.elements), "frames": sum(b.frames),
              "atoms": b.atoms, "train/test": f"{b.frames[0]}/{b.frames[1]}", "groups": ", ".join(b.groups),
              "cell": "periodic" if b.periodic else "molecule", "theory": b.level_of_theory,
-             "source": b.source + (" (generated here)" if b.recipe else " (shipped)"), "licence": b.licence,
+             "source": b.source if b.recipe else b.source + " (shipped)", "licence": b.licence,
              "citation": b.citation, "what": b.what} for b in REGISTRY.values()]
