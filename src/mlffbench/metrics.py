@@ -54,7 +54,10 @@ def _finite(labels) -> np.ndarray:
 
 
 def _ratio(num: float, den: float) -> float:
-    """num/den; inf or NaN (no warning) when den is 0."""
+    """num/den; NaN (undefined, printed '-') when den is 0, e.g. the percent error of forces on strained perfect
+    crystals, whose force labels are all zero."""
+    if den == 0:
+        return np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(np.float64(num) / np.float64(den))
 
