@@ -88,6 +88,13 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        try:
+            self._acquire()
+        except OSError as exc:  # e.g. a full disk or a read-only directory: one line, like every other fault
+            raise MlffbenchError(f"{self.path}: cannot take the run directory's lock: {exc.strerror or exc}; free "
+                                 "space or fix the permissions and re-run") from None
+
+    def _acquire(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
