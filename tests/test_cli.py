@@ -206,6 +206,28 @@ def test_check_several_files_one_line_per_bad_file(tmp_path):
     assert f"{good} (extxyz): 1 frames, 4 atoms" in result.stdout
 
 
+def test_check_bad_labels_and_mixed_pbc_one_line_each(tmp_path):
+    """energy=abc, a non-symmetric 9-number stress, periodic and non-periodic frames in one file: one line each."""
+    import numpy as np
+    from ase import Atoms
+
+    from mlffbench import frames as fr
+    from test_io import emt_cells, make_frames, write_xyz
+
+    abc = write_xyz(tmp_path / "abc.xyz", emt_cells(scales=(1.0, 1.0)), energy=["-7.0", "abc"])
+    asym = write_xyz(tmp_path / "asym.xyz", emt_cells(scales=(1.0,)),
+                     stress=lambda s: np.arange(1.0, 10.0).reshape(3, 3) * 1e-3)
+    frames = make_frames(3)
+    frames[2] = fr.labelled(Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]]), -1.0, np.zeros((2, 3)), None)
+    write_frames(mixed := tmp_path / "mixed.xyz", frames)
+    result = cli("check", abc, asym, mixed)
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    assert [line.split(": frame")[0] for line in result.stderr.splitlines()] == [
+        f"mlffbench: error: {abc}", f"mlffbench: error: {asym}", f"mlffbench: error: {mixed}"], result.stderr
+    for needle in ("energy is not a number: 'abc'", "stress is not symmetric", "pbc F F F differs"):
+        assert needle in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize("element, needle", [("Xx", "Xx"), ("Os", "Os")])
 def test_generate_bad_element(tmp_path, element, needle):
     result = cli("generate", "--elements", element, "--out", tmp_path / "out")

@@ -51,9 +51,12 @@ def _cmd_run(args) -> int:
     except ConfigError as exc:  # found while planning (e.g. learning-curve sizes vs the data): name the config
         raise ConfigError(f"{source}: {exc}") from None
     where = config.execution.scheduler or config.execution.executor
-    print(f"mlffbench run '{config.name}' -> {run_dir} (executor: {where}; {len(main_job.datasets)} data set(s), "
-          f"{len(planned)} jobs)", flush=True)
-    jobs = main_job.run(progress=not args.no_progress)
+
+    def announce() -> None:  # once the run directory is ours and its store is sound: a refusal prints one line
+        print(f"mlffbench run '{config.name}' -> {run_dir} (executor: {where}; {len(main_job.datasets)} data "
+              f"set(s), {len(planned)} jobs)", flush=True)
+
+    jobs = main_job.run(progress=not args.no_progress, announce=announce)
     print("\nData sets:")
     print(data_table(jobs))
     print()
@@ -158,15 +161,32 @@ def _cmd_generate(args) -> int:
 
 
 def _cmd_status(args) -> int:
+    from mlffbench.engine.lock import FILE, coordinator
     from mlffbench.engine.store import open_existing
 
     store = open_existing(args.run)
-    counts = store.counts()
+    try:
+        counts, jobs = store.counts(), list(store.jobs())
+    finally:
+        store.close()
+    alive, holder = coordinator(args.run)
+    # 'running' in the store means running only while a coordinator holds the run directory; else it was killed
+    shown = "interrupted" if alive is False else "running"
+    if counts["running"] and alive is False:
+        counts = {"done": counts["done"], "running": 0, "interrupted": counts["running"],
+                  **{k: counts[k] for k in ("failed", "pending")}}
     print(", ".join(f"{k}: {v}" for k, v in counts.items()))
-    for job in store.jobs():
+    if alive:
+        print(f"  coordinator: {holder.describe() if holder else 'starting'}")
+    elif alive is None:
+        print(f"  coordinator: {holder.describe()}, another host: cannot tell whether it is still running")
+    elif counts.get("interrupted"):
+        print(f"  no coordinator holds {Path(args.run) / FILE}: re-run the same command to resume")
+    for job in jobs:
         if args.all or job.status != "done":
+            status = shown if job.status == "running" else job.status
             extra = f"  ({job.error})" if job.error else ""
-            print(f"  {job.status:<8} {job.name}{extra}")
+            print(f"  {status:<11} {job.name}{extra}")
     return 0
 
 
@@ -392,7 +412,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, so that a closed pipe is handled below and not at interpreter exit
+        return code
+    except BrokenPipeError:  # the reader went away (`mlffbench status RUN | head -1`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        return 141  # 128 + SIGPIPE, what a shell reports for a command a closed pipe stopped
     except MlffbenchError as exc:
         print(f"mlffbench: error: {exc}", file=sys.stderr)
         return 2

@@ -17,8 +17,9 @@ from mlffbench import datasets
 from mlffbench.config import DataConfig, RunConfig, check_model_params, to_dict
 from mlffbench.datasets import DataSet
 from mlffbench.engine.executors import make_executor, outcome, run_job
+from mlffbench.engine.lock import RunLock
 from mlffbench.engine.store import Job, RunStore, environment_provenance, job_key
-from mlffbench.errors import ConfigError, one_line
+from mlffbench.errors import ConfigError, MlffbenchError, one_line
 from mlffbench.models.registry import get_model_class
 from mlffbench.tasks import TASK_MODULES, cost
 
@@ -188,22 +189,32 @@ class MainJob:
         return planned
 
     # -- execution ----------------------------------------------------------------------------------
-    def run(self, progress: bool = True) -> list[Job]:
-        cfg = self.config
+    def run(self, progress: bool = True, announce=None) -> list[Job]:
+        """Plan, hold the run directory (one coordinator per directory: ``RUN/run.lock``, see
+        ``mlffbench.engine.lock``; a second one gets RunLockedError naming the holder), open the store (a damaged
+        one is a StoreError), call ``announce()`` (the CLI's header line: nothing is printed before a refusal),
+        then execute."""
         planned = self.plan()  # validates everything before anything is written
-        store = RunStore(self.run_dir)
-        try:
-            store.set_provenance({
-                "config": to_dict(cfg), "environment": environment_provenance(),
-                "protocol_notes": protocol_notes(cfg, self.datasets), "code_version": CODE_VERSION,
-                "datasets": {ds.name: ds.describe() for ds in self.datasets}, "not_run": self.not_run,
-            })
-            for job in planned:
-                store.add_job(job.key, job.kind, job.name, job.inputs)
-            self._execute(planned, store, progress)
-            return [store.get(job.key) for job in planned]
-        finally:
-            store.close()
+        with RunLock(self.run_dir):
+            store = RunStore(self.run_dir)
+            try:
+                if announce is not None:
+                    announce()
+                return self._run(planned, store, progress)
+            finally:
+                store.close()
+
+    def _run(self, planned: list[PlannedJob], store: RunStore, progress: bool) -> list[Job]:
+        cfg = self.config
+        store.set_provenance({
+            "config": to_dict(cfg), "environment": environment_provenance(),
+            "protocol_notes": protocol_notes(cfg, self.datasets), "code_version": CODE_VERSION,
+            "datasets": {ds.name: ds.describe() for ds in self.datasets}, "not_run": self.not_run,
+        })
+        for job in planned:
+            store.add_job(job.key, job.kind, job.name, job.inputs)
+        self._execute(planned, store, progress)
+        return [store.get(job.key) for job in planned]
 
     def _execute(self, planned: list[PlannedJob], store: RunStore, progress: bool) -> None:
         todo = [job for job in planned if store.get(job.key).status != "done"]
@@ -233,6 +244,12 @@ class MainJob:
             for future in futures:
                 job = running.pop(future)
                 out = outcome(future)
+                if not out["ok"] and _disk_full(out["error"]):
+                    # not the job's fault: stop (the job stays 'running', i.e. interrupted) rather than record
+                    # it, and every job after it, as failed; a re-run after freeing space resumes
+                    raise DiskFullError(f"{self.run_dir}: no space left on the device while {job.name} wrote its "
+                                        f"files ({out['error']}); free space and re-run the same command to "
+                                        "resume (finished jobs are kept)")
                 if out["ok"]:
                     store.finish(job.key, out["result"], out["wall_s"])
                 elif tries.get(job.key, 0) < retries:
@@ -303,6 +320,16 @@ class MainJob:
             if python is not None:
                 pythons[family] = python
         return pythons, unavailable
+
+
+class DiskFullError(MlffbenchError):
+    """A job ran out of disk space; the run stops so that the re-run resumes."""
+
+
+def _disk_full(error: str) -> bool:
+    """Whether a job's one-line failure is a full disk or quota (ENOSPC, EDQUOT, SQLite's SQLITE_FULL)."""
+    return any(s in error for s in ("[Errno 28]", "No space left on device", "[Errno 122]", "Disk quota exceeded",
+                                    "database or disk is full"))
 
 
 def _job_name(task: str, dataset: str, label: str, point: dict) -> str:
