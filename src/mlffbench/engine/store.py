@@ -127,6 +127,11 @@ class RunStore:
                 (canonical_json(result), time.time(), wall_s, key),
             )
 
+    def reset(self, keys: list[str]) -> None:
+        """Send jobs back to pending (their files changed: see ``engine.artefacts``), in one transaction."""
+        with self._tx() as db:
+            db.executemany("UPDATE jobs SET status='pending' WHERE key=?", [(k,) for k in keys])
+
     def fail(self, key: str, error: str, log: str, wall_s: float) -> None:
         with self._tx() as db:
             db.execute(
