@@ -21,16 +21,20 @@ SOURCES = {"generate": generate, "files": files}
 
 def plan(config: RunConfig) -> list[DataSet]:
     """Every data set of the run, checked (files read and validated); raises before anything is written."""
+    from mlffbench.models.registry import get_model_class
+
     out: list[DataSet] = []
+    # the shortest interatomic distance of files data, only when a model's cutoff is to be checked against it
+    shortest = any(get_model_class(m.name).cutoff_params for m in config.models)
     for key, entry in config.entries():
         if isinstance(entry, DataConfig):
             out += generate.plan(entry, config.seed)
         elif isinstance(entry, FilesConfig):
-            out.append(files.plan(entry, config.seed))
+            out.append(files.plan(entry, config.seed, shortest))
         elif isinstance(entry, BuiltinConfig):
             from mlffbench.datasets import builtin
 
-            out += builtin.plan(entry, config.seed)
+            out += builtin.plan(entry, config.seed, shortest)
         else:  # pragma: no cover - the config's tagged union admits nothing else
             raise ConfigError(f"{key}: unknown data-set source")
     for ds in out:
@@ -54,7 +58,11 @@ def materialise(inputs: dict, run_dir: str | Path) -> dict:
         result = import_module(f"mlffbench.data.recipes.{source[7:]}").materialise(inputs, folder)
     else:
         result = SOURCES[source].materialise(inputs, folder)
-    return {"dataset": inputs["name"], "source": inputs["source"], **result}
+    from mlffbench.engine.artefacts import data_record
+
+    # what the re-run and the jobs that use it check (mlffbench.engine.artefacts)
+    return {"dataset": inputs["name"], "source": inputs["source"], **result,
+            "artefacts": data_record(run_dir, f"datasets/{inputs['name']}")}
 
 
 __all__ = ["GROUP", "SUBSET", "DataSet", "DataSummary", "describe_split", "load", "materialise", "plan", "read_manifest", "ref",

@@ -40,6 +40,7 @@ class DataSummary:
     has_stress: bool
     uniform: bool  # every frame has the same atoms in the same order (one molecule or one cell)
     n_frames: int
+    shortest_distance: float | None = None  # Å, over every frame; None: not known at planning (generated data)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class DataSet:
     path_groups: tuple[str, ...] = ()  # groups whose frames, in file order, are a reaction path (barrier scored)
     base_split: dict | None = None  # the resolved split spec ("last" / "random" / "files"), set at planning
     entry: Any = None  # the config entry it came from (variants of generated data sets regenerate from it)
+    shortest_distance: float | None = None  # Å, known at planning for files data (model cutoffs are checked on it)
 
     @property
     def n_frames(self) -> int:
@@ -82,7 +84,7 @@ class DataSet:
 
     def summary(self) -> DataSummary:
         return DataSummary(self.name, tuple(self.elements), self.periodic, self.has_stress, self.uniform,
-                           self.n_frames)
+                           self.n_frames, self.shortest_distance)
 
     def describe(self) -> dict:
         """JSON-able description stored in the run's provenance (no per-frame metadata)."""

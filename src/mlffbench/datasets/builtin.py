@@ -94,13 +94,13 @@ def expand(names: list[str]) -> list[Builtin]:
     return out
 
 
-def plan(entry: BuiltinConfig, seed: int) -> list[DataSet]:
+def plan(entry: BuiltinConfig, seed: int, shortest: bool = False) -> list[DataSet]:
     out = []
     for b in expand(entry.names):
         if b.recipe is None:
             ds = files.plan(FilesConfig(name=b.name, files=list(b.files), test_files=list(b.test_files),
                                         level_of_theory=b.level_of_theory, path_groups=list(b.path_groups),
-                                        split=entry.split), seed)
+                                        split=entry.split), seed, shortest)
         else:
             from importlib import import_module
 

@@ -27,6 +27,8 @@ REQUIRED = {"train": ("energy", "forces"), "test": ("energy",)}
 KEPT_INFO = (GROUP, SUBSET, fr.SOURCE, fr.TRAJECTORY, fr.FRAME_INDEX, fr.TEMPERATURE_LABEL, fr.TARGET_TEMPERATURE,
              "config_type", "description", "stress_note", "temperature")
 
+#: Å searched for the shortest interatomic distance at planning (above every model cutoff in use)
+SHORTEST_LIMIT = 10.0
 
 #: the data sets shipped in the package; their files are keyed as ``pkg:<path below this folder>`` so a run's job
 #: keys do not depend on where the package is installed
@@ -130,7 +132,8 @@ def _check_consistent(parts) -> None:
                                 "can be trained for them")
 
 
-def plan(entry: FilesConfig, seed: int) -> DataSet:
+def plan(entry: FilesConfig, seed: int, shortest: bool = False) -> DataSet:
+    """``shortest``: find the shortest interatomic distance (a model has a cutoff to check against it)."""
     parts, units = read(entry)
     _check_consistent(parts)
     frames = [f for _, _, fs in parts for f in fs]
@@ -148,6 +151,7 @@ def plan(entry: FilesConfig, seed: int) -> DataSet:
         if subset == "test" and not any(fr.has_label(f, "forces") for f in part):
             notes.append(f"{entry.name}: test file {path.name} has energies only (no forces): its frames score energy")
     n_test = sum(len(fs) for _, subset, fs in parts if subset == "test")
+    shortest = fr.shortest_distance(frames, SHORTEST_LIMIT) if shortest else None
     files = [{"path": portable(path), "sha256": sha256(path), "subset": subset, "frames": len(fs)}
              for path, subset, fs in parts]
     return DataSet(
@@ -161,6 +165,7 @@ def plan(entry: FilesConfig, seed: int) -> DataSet:
                   for f in frames],
         n_test_files=n_test, notes=notes, path_groups=tuple(entry.path_groups),
         provenance={"files": files, "level_of_theory": entry.level_of_theory, "units_declared": units},
+        shortest_distance=shortest if shortest is not None and shortest < SHORTEST_LIMIT else None,
     )
 
 

@@ -17,12 +17,16 @@ from pathlib import Path
 from mlffbench import datasets, metrics
 from mlffbench.data import splits
 from mlffbench.datasets import GROUP
+from mlffbench.engine import artefacts
 from mlffbench.models.registry import make_model
 
 
 def execute(kind: str, inputs: dict, run_dir: str | Path) -> dict:
     """Run one job; raises on failure (the coordinator records the exception)."""
     run_dir = Path(run_dir)
+    inputs = dict(inputs)
+    artefacts.check_inputs(inputs, run_dir)  # files of the jobs it uses, unchanged since they wrote them
+    inputs.pop(artefacts.VERIFY, None)
     if kind == "data":
         return datasets.materialise(inputs, run_dir)
     if kind == "fit_score":
@@ -91,10 +95,13 @@ def run_fit_score(inputs: dict, run_dir: Path) -> dict:
     train, tests, record = training_and_tests(inputs, run_dir)
     workdir = Path(run_dir) / "models" / inputs["job_id"]
     workdir.mkdir(parents=True, exist_ok=True)
+    model = make_model(inputs["model"])
+    model.check_data(train, inputs["params"], inputs["label"])  # e.g. a cutoff no pair of atoms is within
     start = time.perf_counter()
-    potential = make_model(inputs["model"]).fit(train, None, inputs["params"], workdir)
+    potential = model.fit(train, None, inputs["params"], workdir)
     fit_s = time.perf_counter() - start
-    potential.save(workdir / "potential.json")
+    saved = f"models/{inputs['job_id']}/potential.json"
+    potential.save(Path(run_dir) / saved)
     # one untimed call first: model loading, JIT compilation and graph tracing are start-up, not prediction cost
     first = next((test[0] for test in tests.values() if test), None)
     start = time.perf_counter()
@@ -127,6 +134,7 @@ def run_fit_score(inputs: dict, run_dir: Path) -> dict:
                                             "shift_applied", "deviations", "published", "citation", "trained_on",
                                             "potential") if k in info},
     }
+    result["artefacts"] = artefacts.record(run_dir, [saved])
     if "selection" in inputs:  # a grid retrain: the choice it was given
         result["selection"] = inputs["selection"]
     return result

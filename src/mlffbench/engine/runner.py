@@ -10,12 +10,14 @@ failed with its message and traceback, and the run goes on.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
 import mlffbench
 from mlffbench import datasets
 from mlffbench.config import DataConfig, RunConfig, check_model_params, to_dict
 from mlffbench.datasets import DataSet
+from mlffbench.engine import artefacts
 from mlffbench.engine.executors import make_executor, outcome, run_job
 from mlffbench.engine.lock import RunLock
 from mlffbench.engine.store import Job, RunStore, environment_provenance, job_key
@@ -172,6 +174,10 @@ class MainJob:
             job_params = {**params, **spec.get("params", {})}
             if spec.get("params"):
                 check_model_params(model.name, job_params, f"{spec.get('check', f'tasks.{task}')} (models[{i}])")
+            # species and cutoffs against the data, where known now (files data; generated data: at fit time)
+            problem = get_model_class(model.name).data_problem(job_params, ds.elements, ds.shortest_distance)
+            if problem:
+                raise ConfigError(f"models[{i}] ({label}): {problem} (data set '{ds.name}')")
             job_task, kind = spec.get("task", task), spec.get("kind", "fit_score")
             inputs = {"task": job_task, "dataset": refs["dataset"], "model": model.name, "label": label,
                       "params": job_params, "seed": cfg.seed, "split": spec["split"], "point": spec["point"],
@@ -213,8 +219,38 @@ class MainJob:
         })
         for job in planned:
             store.add_job(job.key, job.kind, job.name, job.inputs)
+        self._reuse_notes(planned, store)
+        self._verify(planned, store)
         self._execute(planned, store, progress)
         return [store.get(job.key) for job in planned]
+
+    def _verify(self, planned: list[PlannedJob], store: RunStore) -> None:
+        """Before finished jobs are skipped: every file they wrote is still as recorded. A changed one is named in
+        one line, removed, and its job and every job that used it, transitively, run again."""
+        changed, redo = artefacts.stale(store, planned, self.run_dir)
+        names = {job.key: job.name for job in planned}
+        for key, found in changed.items():
+            users = sum(k != key and store.get(k).status == "done" for k in redo[key])
+            for rel, what in found.items():
+                print(f"mlffbench: {self.run_dir / rel}: {what}; re-running {names[key]} and the {users} finished "
+                      "job(s) that used it", file=sys.stderr)
+            artefacts.remove(self.run_dir, found)
+        if redo:
+            store.reset(sorted(set().union(*redo.values())))
+
+    def _reuse_notes(self, planned: list[PlannedJob], store: RunStore) -> None:
+        """A files data set whose source files changed since an earlier run in this directory is a new data set (its
+        job key includes the files' sha256): say so, once per file, so its new results are not taken for reuse."""
+        earlier = {job.name: job for job in store.jobs("data") if job.status == "done"}
+        for job in planned:
+            old = earlier.get(job.name)
+            if job.kind != "data" or old is None or old.key == job.key or "files" not in job.inputs:
+                continue
+            before = {f["path"]: f["sha256"] for f in old.inputs.get("files", [])}
+            for f in job.inputs["files"]:
+                if f["path"] in before and before[f["path"]] != f["sha256"]:
+                    print(f"mlffbench: {f['path']}: source file changed since the earlier run in this directory; "
+                          f"{job.name} is a new data set (new fingerprint), its jobs run afresh", file=sys.stderr)
 
     def _execute(self, planned: list[PlannedJob], store: RunStore, progress: bool) -> None:
         todo = [job for job in planned if store.get(job.key).status != "done"]
@@ -233,6 +269,8 @@ class MainJob:
         def submit(job: PlannedJob) -> None:
             store.start(job.key)
             inputs = resolved.get(job.key, job.inputs)
+            # the files of the jobs it uses, as they wrote them: the job checks them first (not in the job key)
+            inputs = {**inputs, artefacts.VERIFY: artefacts.of_jobs(store, (*job.depends, *job.after), self.run_dir)}
             python = job.python or pythons.get(job.inputs.get("model"))
             if job.kind == "evaluate" and python:
                 # evaluate jobs need this environment (reference labeler, phonopy); the potential runs in its own

@@ -203,6 +203,12 @@ class RunStore:
             )
 
     @_translated
+    def reset(self, keys: list[str]) -> None:
+        """Send jobs back to pending (their files changed: see ``engine.artefacts``), in one transaction."""
+        with self._tx() as db:
+            db.executemany("UPDATE jobs SET status='pending' WHERE key=?", [(k,) for k in keys])
+
+    @_translated
     def fail(self, key: str, error: str, log: str, wall_s: float) -> None:
         with self._tx() as db:
             db.execute(

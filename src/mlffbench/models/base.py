@@ -62,11 +62,19 @@ class Potential(Calculator, ABC):
 
 
 def load_potential(path: str | os.PathLike) -> Potential:
-    """Load a potential saved by ``Potential.save`` (any registered family)."""
+    """Load a potential saved by ``Potential.save`` (any registered family); a file that is not one (garbage, cut)
+    is a DataError naming it."""
+    from mlffbench.errors import DataError
     from mlffbench.models.registry import get_model_class
 
-    blob = json.loads(Path(path).read_text())
-    return get_model_class(blob["family"]).potential_class.from_state(blob["state"])
+    try:
+        blob = json.loads(Path(path).read_text())
+        family, state = blob["family"], blob["state"]
+    except FileNotFoundError:
+        raise DataError(f"{path}: saved potential missing") from None
+    except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise DataError(f"{path}: not a saved potential ({type(exc).__name__}); re-run to re-fit it") from None
+    return get_model_class(family).potential_class.from_state(state)
 
 
 class Model(ABC):
@@ -78,6 +86,49 @@ class Model(ABC):
     env: str | None = None
     #: params this family accepts; None = any (families that validate override ``check_params``)
     param_keys: tuple[str, ...] | None = None
+    #: params that are cutoff radii (Å) -> the family's default (None: the family picks one at fit time); a cutoff
+    #: below the data's shortest interatomic distance leaves every atom without neighbours
+    cutoff_params: dict[str, float | None] = {}
+    #: the param naming the species the model is built for (symbols or atomic numbers; None/absent: the data's)
+    species_param: str | None = None
+
+    @classmethod
+    def cutoffs(cls, params: dict[str, Any]) -> dict[str, float]:
+        """The cutoff radii (Å) these params give, by param name: explicit or the family default."""
+        values = {key: params.get(key, default) for key, default in cls.cutoff_params.items()}
+        return {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+    @classmethod
+    def data_problem(cls, params: dict[str, Any], elements, shortest: float | None) -> str | None:
+        """Why these params cannot fit data of ``elements`` whose shortest interatomic distance is ``shortest`` (Å;
+        None: not known), in one line naming the param, else None. Checked at planning where the data are known
+        then (files), else at fit time (generated data)."""
+        given = params.get(cls.species_param) if cls.species_param else None
+        if given is not None:
+            from ase.data import chemical_symbols
+
+            names = {chemical_symbols[s] if isinstance(s, int) and 0 < s < len(chemical_symbols) else s
+                     for s in given}
+            missing = sorted(set(elements) - names)
+            if missing:
+                return f"params.{cls.species_param} = {given!r} lacks the data's element(s) {missing}"
+        if shortest is not None:
+            for key, value in cls.cutoffs(params).items():
+                if value <= shortest:
+                    found = f"{shortest:.3f} Å" if shortest < float("inf") else "none within 10 Å"
+                    return (f"params.{key} = {value:g} Å is not above the shortest interatomic distance in the data "
+                            f"({found}): no atom would have a neighbour within it")
+        return None
+
+    def check_data(self, frames: Sequence[Atoms], params: dict[str, Any], label: str) -> None:
+        """Fit-time ``data_problem`` on the training frames: a ConfigError naming the model and param."""
+        cutoffs = self.cutoffs(params)
+        # searched beyond the cutoffs (the radius shrinks after the first frame), so the message can give it
+        shortest = fr.shortest_distance(frames, max(10.0, *cutoffs.values())) if cutoffs else None
+        elements = sorted({s for f in frames for s in f.get_chemical_symbols()})
+        problem = self.data_problem(params, elements, shortest)
+        if problem:
+            raise ConfigError(f"{label}: {problem}")
 
     @classmethod
     def check_params(cls, params: dict[str, Any]) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlffbench.datasets import describe_split
-from mlffbench.errors import one_line
 from mlffbench.report import html as H
 from mlffbench.report import plots
 from mlffbench.report.collect import METRICS, RunData
@@ -41,7 +40,7 @@ def _bars(rows, attr: str, what: str, name: str) -> str:
 
 
 def _parity(run: RunData, run_dir: Path, name: str, max_frames: int, periodic: bool, log) -> str:
-    from mlffbench.report.predictions import parity_by_group, predict_test
+    from mlffbench.report.predictions import not_plotted, parity_by_group, predict_test
 
     parities, problems = [], []
     for r in (r for r in run.results.get("accuracy", []) if r["dataset"] == name):
@@ -49,7 +48,7 @@ def _parity(run: RunData, run_dir: Path, name: str, max_frames: int, periodic: b
             ref, pred = predict_test(run_dir, r, max_frames)
             parities += parity_by_group(ref, pred, name, r["label"])
         except Exception as exc:  # noqa: BLE001 - a missing model file is reported, not fatal
-            problems.append(f"{r['label']}: {one_line(exc)}")
+            problems.append(not_plotted(f"{name} {r['label']}", exc))
         log(f"parity {name} {r['label']}")
     body = ""
     for q, title, unit in plots.PARITY_QUANTITIES:

@@ -42,10 +42,14 @@ def predict_test(run_dir: Path, result: dict, max_frames: int | None = 60) -> tu
     from mlffbench.data import splits
     from mlffbench.models.base import load_potential
 
+    from mlffbench.engine import artefacts
+
     inputs = result["_inputs"]
-    path = Path(run_dir) / "models" / inputs["job_id"] / "potential.json"
+    rel = f"models/{inputs['job_id']}/potential.json"
+    path = Path(run_dir) / rel
     if not path.is_file():
         raise FileNotFoundError(f"{path}: trained potential missing")
+    artefacts.check_file(run_dir, rel, (result.get("artefacts") or {}).get(rel))  # as its fit job saved it
     frames = datasets.load(inputs["dataset"], run_dir)
     _, tests = splits.make(frames, inputs["split"], inputs["seed"])
     idx = list(tests.get("test", next(iter(tests.values()))))
@@ -53,6 +57,18 @@ def predict_test(run_dir: Path, result: dict, max_frames: int | None = 60) -> tu
         idx = [idx[i] for i in np.linspace(0, len(idx) - 1, max_frames).round().astype(int)]
     ref_frames = [frames[i] for i in idx]
     return ref_frames, load_potential(path).predict(ref_frames)
+
+
+def not_plotted(what: str, exc: Exception) -> str:
+    """A parity plot left out (model or data missing or changed): one warning line naming the file on stderr, and the
+    text for the report's note."""
+    import sys
+
+    from mlffbench.errors import one_line
+
+    text = f"{what}: {one_line(exc)}"
+    print(f"mlffbench: warning: parity {text}", file=sys.stderr)
+    return text
 
 
 def parity(run_dir: Path, result: dict, max_frames: int | None = 60) -> Parity:

@@ -8,7 +8,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 from mlffbench.datasets import describe_split
-from mlffbench.errors import one_line
 from mlffbench.report import claims as claims_mod
 from mlffbench.report import correlations as corr
 from mlffbench.report import html as H
@@ -151,7 +150,7 @@ def learning_section(run: RunData, numbers: dict) -> str | None:
 
 def parity_section(run: RunData, run_dir: Path, max_frames: int, log) -> str | None:
     """Parity of the elemental collections: one panel per data set (the others get theirs in their own section)."""
-    from mlffbench.report.predictions import parity as predict_parity
+    from mlffbench.report.predictions import not_plotted, parity as predict_parity
 
     names = {n for ns in run.elemental_collections().values() for n in ns}
     results = [r for r in run.results.get("accuracy", []) if r["dataset"] in names]
@@ -162,7 +161,7 @@ def parity_section(run: RunData, run_dir: Path, max_frames: int, log) -> str | N
         try:
             parities.append(predict_parity(run_dir, r, max_frames))
         except Exception as exc:  # noqa: BLE001 - a missing model file is reported, not fatal
-            problems.append(f"{r['dataset']} {r['label']}: {one_line(exc)}")
+            problems.append(not_plotted(f"{r['dataset']} {r['label']}", exc))
         log(f"parity {r['dataset']} {r['label']}")
     body = ('<p class="note">Predictions recomputed at report time from the saved potentials '
             "(models/&lt;job&gt;/potential.json) on the run's data sets; no retraining. "

@@ -49,8 +49,8 @@ from scipy.linalg import solve_triangular
 
 from mlffbench import frames as fr
 from mlffbench.errors import ConfigError, DataError
-from mlffbench.models.acegp.descriptors import AceDescriptor
-from mlffbench.models.acegp.selection import select
+from mlffbench.models.acegp.descriptors import KINDS, AceDescriptor
+from mlffbench.models.acegp.selection import METHODS, select
 from mlffbench.models.acegp.tm23_params import tm23_best
 from mlffbench.models.acegp.sgp import (
     GROUPS,
@@ -139,6 +139,14 @@ def resolve_params(params: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(p["validation_keep"], (list, tuple)) or set(p["validation_keep"]) - {"forces", "stress"}:
         raise ConfigError(f"acegp: params.validation_keep must be a subset of [forces, stress], not "
                           f"{p['validation_keep']!r}")
+    if p["descriptor"] not in KINDS:
+        raise ConfigError(f"acegp: params.descriptor must be one of {list(KINDS)}, not {p['descriptor']!r}")
+    if p["sparse_method"] not in METHODS:
+        raise ConfigError(f"acegp: params.sparse_method must be one of {list(METHODS)}, not {p['sparse_method']!r}")
+    species = p["species"]
+    if species is not None and (not isinstance(species, list) or not species or any(
+            isinstance(z, bool) or not isinstance(z, int) or not 0 < z < len(chemical_symbols) for z in species)):
+        raise ConfigError(f"acegp: params.species must be a list of atomic numbers, not {species!r}")
     if p["preset"] not in (None, "tm23"):
         raise ConfigError(f"acegp: params.preset must be tm23 or absent, not {p['preset']!r}")
     if p["energy_shift"] not in ("auto", "none", "composition"):
@@ -433,6 +441,14 @@ def choose_sigma_e(train: Sequence[Atoms], prepared: Prepared, x_ml: np.ndarray,
 class AceGPModel(Model):
     name = "acegp"
     potential_class = AceGPPotential
+    cutoff_params = {"cutoff": DEFAULTS["cutoff"]}
+    species_param = "species"
+
+    @classmethod
+    def cutoffs(cls, params: dict) -> dict[str, float]:
+        if params.get("preset") == "tm23" and "cutoff" not in params:
+            return {}  # the TM23 table's cutoff of the training metal, chosen at fit time
+        return super().cutoffs(params)
 
     @classmethod
     def check_params(cls, params: dict) -> None:

@@ -48,6 +48,7 @@ class DeepmdModel(Model):
     """DeePMD se_e2_a (PyTorch backend); params: see DEFAULTS."""
 
     name = "deepmd"
+    cutoff_params = {"rcut": DEFAULTS["rcut"]}
     env = "deepmd"
     potential_class = DeepmdPotential
     param_keys = tuple(DEFAULTS)

@@ -79,6 +79,7 @@ class NepModel(ExternalProgramModel):
     hold-out written as test.xyz when the split has no validation frames."""
 
     name = "nep"
+    cutoff_params = {"cutoff_radial": METAL43_NEP["cutoff_radial"], "cutoff_angular": METAL43_NEP["cutoff_angular"]}
     env = "calorine"
     program = "nep"
     potential_class = NepPotential
@@ -238,6 +239,7 @@ class MtpModel(ExternalProgramModel):
     Unavailable: mlffbench does not drive mlip-2 (see the module docstring)."""
 
     name = "mtp"
+    cutoff_params = {"max_dist": None}  # no default: mlip-2 takes it from the .mtp file
     program = "mlp"
     potential_class = MtpPotential
     missing_message = "MTP needs `mlp` (mlip-2) on PATH (not found)"

@@ -173,6 +173,8 @@ class FlareModel(Model):
     """FLARE's B2 sparse GP through its own Python API; params: see DEFAULTS and the module docstring."""
 
     name = "flare"
+    cutoff_params = {"cutoff": DEFAULTS["cutoff"]}
+    species_param = "species"
     env = "flare"
     potential_class = FlarePotential
     param_keys = tuple(DEFAULTS)

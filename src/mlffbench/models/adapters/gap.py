@@ -49,6 +49,7 @@ class GapModel(Model):
     """GAP 2B + SOAP through gap_fit; params: see DEFAULTS."""
 
     name = "gap"
+    cutoff_params = {"cutoff": DEFAULTS["cutoff"]}
     env = "gap"
     potential_class = GapPotential
     param_keys = tuple(DEFAULTS)

@@ -62,6 +62,7 @@ class GraceModel(Model):
     """GRACE trained by gracemaker; params: see DEFAULTS (``kwargs``: preset keyword arguments, e.g. lmax)."""
 
     name = "grace"
+    cutoff_params = {"cutoff": DEFAULTS["cutoff"]}  # None: the preset's
     env = "grace"
     potential_class = GracePotential
     param_keys = tuple(DEFAULTS)

@@ -47,6 +47,7 @@ class MaceModel(Model):
     """MACE; params: see DEFAULTS (MACE CLI names; ``epochs`` is the total of both phases)."""
 
     name = "mace"
+    cutoff_params = {"r_max": DEFAULTS["r_max"]}
     env = "mace"
     potential_class = MacePotential
     param_keys = tuple(DEFAULTS)

@@ -233,3 +233,5 @@ class AllegroModel(NequipModel):
 
 NequipModel.param_keys = tuple(NEQUIP)
 AllegroModel.param_keys = tuple(ALLEGRO)
+NequipModel.cutoff_params = {"r_cut": NEQUIP["r_cut"]}
+AllegroModel.cutoff_params = {"r_cut": ALLEGRO["r_cut"]}

@@ -153,6 +153,7 @@ class TorchaniModel(Model):
     """Periodic ANI model; params: see DEFAULTS (``hidden``: widths of the atomic networks' hidden layers)."""
 
     name = "torchani"
+    cutoff_params = {"radial_cutoff": DEFAULTS["radial_cutoff"], "angular_cutoff": DEFAULTS["angular_cutoff"]}
     env = "torchani"
     potential_class = TorchaniPotential
     param_keys = tuple(DEFAULTS)
