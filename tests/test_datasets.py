@@ -76,7 +76,7 @@ def test_run_data_prints_tables_per_group_and_element(data_run):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "CuAu" in out and "bulk 10, strained 10" in out  # the data-set table: frames per group
-    assert "F % bulk" in out and "F % strained" in out  # per-group columns
+    assert "group bulk" in out and "group strained" in out  # per-group rows
     assert "element Au" in out and "element Cu" in out  # per-element rows (TEA)
     assert "Learning curves" in out and "Transfer (group hold-out)" in out
     assert f"mlffbench report {run_dir}" in out

@@ -73,10 +73,11 @@ def _brief(flat: dict) -> dict:
 
 
 def table(rows: list[AccuracyRow]) -> str:
-    """One table over every data set. Force % per group as columns when the data sets share a few groups (TM23's
-    temperatures), else below with the per-element rows of multi-element data sets."""
+    """One table over every data set. Force % per TM23 temperature as columns; any other groups (a user's
+    config_type, a molecule's test sets, some without forces) get rows of their own below, with their energy MAE,
+    next to the per-element rows of multi-element data sets."""
     groups = sorted({g for r in rows if len(r.by_group) > 1 for g in r.by_group}, key=group_order)
-    inline = groups if len(groups) <= 4 else []
+    inline = groups if set(groups) <= {"cold", "warm", "melt"} else []
     header = ["data set", "model", "train", "test", "F MAE", "F %", "E MAE", "E %", "S MAE", "S %"] + \
         [f"F % {g}" for g in inline] + ["fit s"]
     units = ["", "", "frames", "frames", "meV/Å", "", "meV/atom", "", "meV/Å³", ""] + [""] * len(inline) + [""]
