@@ -38,6 +38,8 @@ raw_dot_weight > 0 also the kernel (``RAW_DEVIATION``).
 
 from __future__ import annotations
 
+import numbers
+
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -144,8 +146,9 @@ def resolve_params(params: dict[str, Any]) -> dict[str, Any]:
     if p["sparse_method"] not in METHODS:
         raise ConfigError(f"acegp: params.sparse_method must be one of {list(METHODS)}, not {p['sparse_method']!r}")
     species = p["species"]
-    if species is not None and (not isinstance(species, list) or not species or any(
-            isinstance(z, bool) or not isinstance(z, int) or not 0 < z < len(chemical_symbols) for z in species)):
+    if species is not None and (not isinstance(species, (list, tuple)) or not species or any(
+            isinstance(z, bool) or not isinstance(z, numbers.Integral) or not 0 < z < len(chemical_symbols)
+            for z in species)):
         raise ConfigError(f"acegp: params.species must be a list of atomic numbers, not {species!r}")
     if p["preset"] not in (None, "tm23"):
         raise ConfigError(f"acegp: params.preset must be tm23 or absent, not {p['preset']!r}")
