@@ -51,7 +51,10 @@ def parity_figure(parities: list, quantity: str, panel: str = "dataset"):
         ax.set_xlabel(f"reference ({unit})", fontsize=8)
         ax.set_ylabel(f"predicted ({unit})", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=6, title="model (MAE)", title_fontsize=6, loc="upper left", markerscale=3)
+        if np.isfinite(lo):
+            ax.legend(fontsize=6, title="model (MAE)", title_fontsize=6, loc="upper left", markerscale=3)
+        else:  # e.g. forces of a test group labelled with energies only
+            ax.text(0.5, 0.5, f"no {title} labels", ha="center", va="center", transform=ax.transAxes, fontsize=8)
     fig.suptitle(f"Parity: {title} on each data set's test set", fontsize=11)
     fig.tight_layout()
     return fig
