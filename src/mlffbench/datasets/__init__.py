@@ -12,7 +12,7 @@ from pathlib import Path
 from mlffbench.config import BuiltinConfig, DataConfig, FilesConfig, RunConfig
 from mlffbench.datasets import files, generate
 from mlffbench.datasets.base import (
-    GROUP, SUBSET, DataSet, DataSummary, describe_split, load, read_manifest, ref, resolve_split,
+    GROUP, SUBSET, DataSet, DataSummary, describe_split, load, load_structures, read_manifest, ref, resolve_split,
 )
 from mlffbench.errors import ConfigError
 
@@ -65,5 +65,5 @@ def materialise(inputs: dict, run_dir: str | Path) -> dict:
             "artefacts": data_record(run_dir, f"datasets/{inputs['name']}")}
 
 
-__all__ = ["GROUP", "SUBSET", "DataSet", "DataSummary", "describe_split", "load", "materialise", "plan", "read_manifest", "ref",
+__all__ = ["GROUP", "SUBSET", "DataSet", "DataSummary", "describe_split", "load", "load_structures", "materialise", "plan", "read_manifest", "ref",
            "resolve_split"]
