@@ -260,3 +260,26 @@ def test_crash_test_runs_from_test_frames_and_records_failure(alloy, tmp_path):
     run = strict["runs"][0]
     assert not run["survived"] and run["reason"].startswith("max force") and run["time_to_failure_ps"] == 0.0
     assert (tmp_path / "strict" / run["last_good_frame"]).is_file()
+
+
+def test_reference_structures_are_loaded_and_checked(tmp_path):
+    """A data set's reference structures (the built-in HEA's ideal cells for the EOS) load through the package
+    API the observables task uses, and a changed file is a DataError naming it."""
+    import ase.io
+    from ase.build import bulk
+
+    from mlffbench import datasets
+    from mlffbench.datasets.base import write_manifest
+    from mlffbench.errors import DataError
+
+    folder = tmp_path / "datasets" / "alloy"
+    folder.mkdir(parents=True)
+    cells = [bulk("Cu", "fcc", a=3.6, cubic=True), bulk("Ni", "fcc", a=3.5, cubic=True)]
+    ase.io.write(folder / "frames.extxyz", cells, format="extxyz")
+    ase.io.write(folder / "ideal.extxyz", cells, format="extxyz")
+    write_manifest(folder, "alloy", [("frames.extxyz", 2)], "config_type", ["a", "b"], structures="ideal.extxyz")
+    got = datasets.load_structures({"folder": "datasets/alloy"}, tmp_path)
+    assert [a.get_chemical_formula() for a in got] == ["Cu4", "Ni4"]
+    (folder / "ideal.extxyz").write_text((folder / "ideal.extxyz").read_text().replace("3.6", "3.7", 1))
+    with pytest.raises(DataError, match="ideal.extxyz"):
+        datasets.load_structures({"folder": "datasets/alloy"}, tmp_path)
