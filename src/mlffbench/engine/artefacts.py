@@ -18,16 +18,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mlffbench.datasets.base import MANIFEST, read_manifest, sha256
 from mlffbench.errors import DataError
 
 #: input key under which the coordinator passes the records of the jobs a job uses
 VERIFY = "verify"
-
-
-def sha256(path: str | os.PathLike) -> str:
-    from mlffbench.datasets.base import sha256 as digest
-
-    return digest(path)
 
 
 def record(run_dir: str | os.PathLike, relpaths: list[str], frames: dict[str, int] | None = None) -> dict:
@@ -44,8 +39,6 @@ def record(run_dir: str | os.PathLike, relpaths: list[str], frames: dict[str, in
 def data_record(run_dir: str | os.PathLike, folder: str) -> dict:
     """Records of a data set's files (``folder`` relative to the run directory): its frames, reference structures
     and the manifest itself."""
-    from mlffbench.datasets.base import MANIFEST, read_manifest
-
     manifest = read_manifest(Path(run_dir) / folder)
     frames = {f"{folder}/{e['file']}": e["frames"] for e in manifest["files"]}
     rels = list(frames)
@@ -56,8 +49,6 @@ def data_record(run_dir: str | os.PathLike, folder: str) -> dict:
 
 def recorded(job, run_dir: str | os.PathLike) -> dict:
     """The records of a finished job: its own, or (a data job of an older run) from its manifest; {} if none."""
-    from mlffbench.datasets.base import MANIFEST
-
     result = job.result or {}
     if "artefacts" in result:
         return result["artefacts"]
@@ -65,8 +56,6 @@ def recorded(job, run_dir: str | os.PathLike) -> dict:
         return {}
     folder = f"datasets/{job.inputs['name']}"
     try:
-        from mlffbench.datasets.base import read_manifest
-
         manifest = read_manifest(Path(run_dir) / folder)
     except DataError:
         return {f"{folder}/{MANIFEST}": {}}  # missing or unreadable: reported as such
