@@ -17,3 +17,10 @@ def _text(x) -> str:
     the stress of a molecule) prints as '-'."""
     text = str(x)
     return "-" if text in ("nan", "-nan", "+nan") else text
+
+
+def interval_text(ci, factor: float = 1.0, digits: int = 2) -> str:
+    """A confidence interval as "lo-hi" in report units; "-" where it is unknown (older runs, one test frame)."""
+    if not ci or any(v is None or v != v for v in ci):
+        return "-"
+    return f"{factor * ci[0]:.{digits}f}-{factor * ci[1]:.{digits}f}"

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from mlffbench import datasets, metrics
+from mlffbench import datasets, metrics, statistics
 from mlffbench.data import splits
 from mlffbench.datasets import GROUP
 from mlffbench.engine import artefacts
@@ -77,13 +77,23 @@ def path_barriers(predicted: list, test: list, groups: list[str]) -> dict:
     return out
 
 
-def score_test(predicted: list, test: list, path_groups: list[str] = ()) -> dict:
-    """Errors of one test set: overall, per group, (multi-element data) per element, and reaction barriers."""
+def score_test(predicted: list, test: list, path_groups: list[str] = (), seed: int = 0) -> dict:
+    """Errors of one test set: overall, per group, (multi-element data) per element, and reaction barriers; each
+    MAE and percent error with its bootstrap interval over the test frames (``*_lo``/``*_hi``), and the per-frame
+    errors the report resamples for paired comparisons (``frames``, :mod:`mlffbench.statistics`)."""
+    per_frame = statistics.frame_errors(predicted, test, [str(f.info.get(GROUP)) for f in test])
     out = {"n_test": len(test), "n_atoms": sum(len(f) for f in test),
-           "overall": metrics.flatten(metrics.score(predicted, test)),
-           "by_group": {str(k): metrics.flatten(v) for k, v in metrics.score_by(predicted, test, GROUP).items()}}
+           "overall": {**metrics.flatten(metrics.score(predicted, test)), **statistics.intervals(per_frame, seed)},
+           "by_group": {str(k): {**metrics.flatten(v), **statistics.intervals(
+               per_frame, seed, statistics.group_frames(per_frame, str(k)))}
+               for k, v in metrics.score_by(predicted, test, GROUP).items()},
+           "frames": per_frame}
     if len({s for f in test for s in f.get_chemical_symbols()}) > 1:
-        out["by_element"] = {el: metrics.flatten(v) for el, v in metrics.score_by_element(predicted, test).items()}
+        out["by_element"] = {}
+        for el, v in metrics.score_by_element(predicted, test).items():
+            ci = statistics.intervals(per_frame, seed, quantities=(f"forces:{el}",))
+            out["by_element"][el] = {**metrics.flatten(v), **{k.replace(f"forces.{el}.", "forces."): x
+                                                               for k, x in ci.items()}}
     paths = path_barriers(predicted, test, path_groups)
     if paths:
         out["paths"] = paths
@@ -114,7 +124,7 @@ def run_fit_score(inputs: dict, run_dir: Path) -> dict:
         predicted = potential.predict(test)
         predict_s += time.perf_counter() - start
         n_atoms += sum(len(f) for f in test)
-        scored[name] = score_test(predicted, test, dataset.get("path_groups", ()))
+        scored[name] = score_test(predicted, test, dataset.get("path_groups", ()), inputs["seed"])
     info = getattr(potential, "info", {}) or {}
     elements = dataset["elements"]
     result = {

@@ -14,6 +14,7 @@ import math
 import os
 from pathlib import Path
 
+from mlffbench import statistics
 from mlffbench.errors import MlffbenchError
 from mlffbench.report import claims as claims_mod
 from mlffbench.report import html as H
@@ -26,11 +27,16 @@ CSV_FIELDS = ("run", "task", "split", "dataset", "element", "model", "n_train", 
 
 
 def _claims_html(found: list) -> str:
+    def num(v):
+        return "-" if v is None else f"{v:+.2f}"
+
     rows = "".join(f'<tr><td class="t">{H.esc(c.claim)}</td><td class="t"><span class="status '
-                   f'{c.status.replace(" ", "-")}">{H.esc(c.status)}</span></td><td class="t">{H.esc(c.evidence)}'
+                   f'{c.status.replace(" ", "-")}">{H.esc(c.status)}</span></td><td>{num(c.effect)}</td>'
+                   f'<td class="t">{num(c.lo)} to {num(c.hi)}</td><td>{c.n}</td><td class="t">{H.esc(c.evidence)}'
                    f"</td></tr>" for c in found)
-    return ('<table><thead><tr><th class="t">TM23 claim</th><th class="t">this run</th><th class="t">evidence '
-            f"(force errors; learned models only)</th></tr></thead><tbody>{rows}</tbody></table>")
+    return ('<table><thead><tr><th class="t">TM23 claim</th><th class="t">this run</th><th>effect</th>'
+            '<th class="t">95% CI</th><th>n</th><th class="t">evidence (force errors; learned models only)</th>'
+            f"</tr></thead><tbody>{rows}</tbody></table>")
 
 
 def _meta_html(run: RunData) -> str:
@@ -63,9 +69,12 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, parity: 
                      "datasets": run.datasets}
     found = claims_mod.check_claims(run)
     numbers["claims"] = [c.to_dict() for c in found]
-    page.add("summary", "What this run shows", _claims_html(found) + '<p class="note">A claim is "supported" when '
-             "it holds in every comparison the run allows, \"mixed\" when in some, \"not tested\" when the run lacks "
-             "the data. Force % error = 100 MAE/MAV (TM23 Eq. 2).</p>")
+    page.add("summary", "What this run shows", _claims_html(found) + '<p class="note">Effect: the claimed-larger '
+             "minus the claimed-smaller force error, averaged over the run's comparisons (n), with its 95 % bootstrap "
+             f"interval ({statistics.N_RESAMPLES} resamples of the test frames; of the metals too for the early/late "
+             "claim). A claim is \"supported\" only when the interval lies above zero, \"contradicted\" when below, "
+             "\"not enough data\" when it contains zero or the run has too few comparisons, \"not tested\" when the "
+             "run lacks the data. Force % error = 100 MAE/MAV (TM23 Eq. 2).</p>")
     notes = run.provenance.get("protocol_notes") or []
     page.add("run", "Run and deviations from the paper protocols", _meta_html(run) + (
         "<ul>" + "".join(f"<li>{H.esc(n)}</li>" for n in notes) + "</ul>" if notes else ""))

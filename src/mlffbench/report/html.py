@@ -21,7 +21,7 @@ td.t,th.t{text-align:left}
 figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555}
 .status{font-weight:bold;padding:1px 6px;border-radius:3px}
-.supported{background:#d9f2d9}.not-supported{background:#f7d4d4}.mixed{background:#fcebc4}
+.supported{background:#d9f2d9}.contradicted{background:#f7d4d4}.not-enough-data{background:#fcebc4}
 .not-tested{background:#e6e6e6}
 .note{font-size:.85em;color:#555}.meta td{text-align:left}
 nav a{margin-right:.8em}

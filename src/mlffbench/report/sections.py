@@ -15,6 +15,8 @@ from mlffbench.report import observables as obs
 from mlffbench.report import periodic, plots
 from mlffbench.report.collect import METRICS, RunData, split_names, values
 from mlffbench.report.figures import png_base64
+from mlffbench.report_text import interval_text
+from mlffbench.tasks.accuracy import CI_NOTE
 
 HEATMAP_METRICS = ("force_percent", "energy_percent", "stress_percent", "force_mae", "energy_mae", "stress_mae")
 
@@ -92,12 +94,17 @@ def accuracy_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
             fig = periodic.heatmap(data, layout="full", title=f"force % error, {collection}", unit="%")
             body += H.figure(png_base64(fig), f"heatmap-full-table-{collection}",
                              f"force % error on the whole periodic table, {collection} (Metal-43 SI Figs 1-2 layout)")
-    rows = [[r.dataset, r.model, r.n_train, r.n_test, 1e3 * r.force_mae, r.force_percent, 1e3 * r.energy_mae,
-             r.energy_percent, r.stress_mae * METRICS["stress_mae"].factor, r.stress_percent, r.fit_s]
-            for r in run.accuracy]
-    body += H.table(["data set", "model", "train", "test", "F MAE meV/Å", "F %", "E MAE meV/atom", "E %",
-                     "S MAE GPa", "S %", "fit s"], rows, elements=[_elements_of(run, r.dataset) for r in run.accuracy])
-    body += cited(run.accuracy)
+    ci = [r.intervals or {} for r in run.accuracy]
+    gpa = METRICS["stress_mae"].factor
+    rows = [[r.dataset, r.model, r.rank, r.n_train, r.n_test, 1e3 * r.force_mae,
+             interval_text(c.get("force_mae"), 1e3), r.force_percent, interval_text(c.get("force_percent")),
+             1e3 * r.energy_mae, interval_text(c.get("energy_mae"), 1e3, 3), r.energy_percent,
+             r.stress_mae * gpa, interval_text(c.get("stress_mae"), gpa, 3), r.stress_percent, r.fit_s]
+            for r, c in zip(run.accuracy, ci)]
+    body += H.table(["data set", "model", "rank", "train", "test", "F MAE meV/Å", "95% CI", "F %", "95% CI",
+                     "E MAE meV/atom", "95% CI", "E %", "S MAE GPa", "95% CI", "S %", "fit s"], rows,
+                    elements=[_elements_of(run, r.dataset) for r in run.accuracy])
+    body += f'<p class="note">{H.esc(CI_NOTE.strip())}.</p>' + cited(run.accuracy)
     # per group of the elemental collections (TM23's temperatures); other data sets show theirs in their own section
     in_collections = {n for ns in run.elemental_collections().values() for n in ns}
     groups = [[r.dataset, r.model, g, v["n_test"], 1e3 * v["force_mae"], v["force_percent"], 1e3 * v["energy_mae"],

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlffbench.report_text import format_table
+from mlffbench import statistics
+from mlffbench.report_text import format_table, interval_text
 
 TITLE = "Accuracy: each data set's split (MAE; % = 100 MAE/MAV, TM23 Eq. 2)"
+CI_NOTE = (f"\n95% CI: bootstrap over the test frames ({statistics.N_RESAMPLES} seeded resamples; intervals of the % "
+           "errors in the report's CSV); # ranks force MAE within a data set, '=' where intervals overlap (a tie)")
 
 
 def jobs(config, dataset, model) -> list[dict]:
@@ -33,6 +36,8 @@ class AccuracyRow:
     fit_s: float
     citation: str | None = None  # a published potential (no fit): whose it is
     paths: dict | None = None  # reaction-path group -> barrier of reference and model (eV), jobs.path_barriers
+    intervals: dict | None = None  # "force_mae", "force_percent", ... -> 95 % bootstrap interval (internal units)
+    rank: str = ""  # by force MAE within the data set; "2=" ties with a neighbour (overlapping intervals)
 
 
 def summarise(results: list[dict]) -> list[AccuracyRow]:
@@ -45,8 +50,25 @@ def summarise(results: list[dict]) -> list[AccuracyRow]:
             o["forces.percent"], o["energy_per_atom.mae"], o["energy_per_atom.percent"], o["stress.mae"],
             o["stress.percent"], {k: _brief(v) for k, v in t.get("by_group", {}).items()},
             {k: _brief(v) for k, v in t.get("by_element", {}).items()}, r["cost"]["fit_s"],
-            (r.get("model_info") or {}).get("citation"), t.get("paths")))
+            (r.get("model_info") or {}).get("citation"), t.get("paths"), intervals(o)))
+    rank(rows)
     return rows
+
+
+def intervals(flat: dict) -> dict:
+    """{"force_mae": (lo, hi), ...} of a flattened test score (NaN where it was not stored)."""
+    return {f"{short}_{stat}": (flat.get(f"{q}.{stat}_lo", float("nan")), flat.get(f"{q}.{stat}_hi", float("nan")))
+            for short, q in (("force", "forces"), ("energy", "energy_per_atom"), ("stress", "stress"))
+            for stat in statistics.STATS}
+
+
+def rank(rows: list[AccuracyRow]) -> None:
+    """Rank the models of each data set by force MAE; ties where the bootstrap intervals overlap."""
+    for name in dict.fromkeys(r.dataset for r in rows):
+        mine = [r for r in rows if r.dataset == name]
+        for r, label in zip(mine, statistics.tie_ranks([r.force_mae for r in mine],
+                                                       [r.intervals["force_mae"] for r in mine])):
+            r.rank = label
 
 
 def barriers(rows) -> str:
@@ -69,7 +91,8 @@ def citations(rows) -> str:
 def _brief(flat: dict) -> dict:
     return {"force_mae": flat["forces.mae"], "force_percent": flat["forces.percent"],
             "energy_mae": flat["energy_per_atom.mae"], "energy_percent": flat["energy_per_atom.percent"],
-            "stress_percent": flat["stress.percent"], "n_test": int(flat["energy_per_atom.n"])}
+            "stress_percent": flat["stress.percent"], "n_test": int(flat["energy_per_atom.n"]),
+            "force_mae_ci": (flat.get("forces.mae_lo", float("nan")), flat.get("forces.mae_hi", float("nan")))}
 
 
 def table(rows: list[AccuracyRow]) -> str:
@@ -78,26 +101,29 @@ def table(rows: list[AccuracyRow]) -> str:
     next to the per-element rows of multi-element data sets."""
     groups = sorted({g for r in rows if len(r.by_group) > 1 for g in r.by_group}, key=group_order)
     inline = groups if set(groups) <= {"cold", "warm", "melt"} else []
-    header = ["data set", "model", "train", "test", "F MAE", "F %", "E MAE", "E %", "S MAE", "S %"] + \
-        [f"F % {g}" for g in inline] + ["fit s"]
-    units = ["", "", "frames", "frames", "meV/Å", "", "meV/atom", "", "meV/Å³", ""] + [""] * len(inline) + [""]
-    body = [[r.dataset, r.model, r.n_train, r.n_test, f"{1e3 * r.force_mae:.2f}", f"{r.force_percent:.2f}",
-             f"{1e3 * r.energy_mae:.3f}", f"{r.energy_percent:.3f}", f"{1e3 * r.stress_mae:.3f}",
-             f"{r.stress_percent:.2f}"]
+    header = ["data set", "model", "#", "train", "test", "F MAE", "95% CI", "F %", "E MAE", "95% CI", "E %",
+              "S MAE", "95% CI", "S %"] + [f"F % {g}" for g in inline] + ["fit s"]
+    units = ["", "", "rank", "frames", "frames", "meV/Å", "", "", "meV/atom", "", "", "meV/Å³", "", ""] + \
+        [""] * len(inline) + [""]
+    body = [[r.dataset, r.model, r.rank, r.n_train, r.n_test, f"{1e3 * r.force_mae:.2f}",
+             interval_text((r.intervals or {}).get("force_mae"), 1e3), f"{r.force_percent:.2f}",
+             f"{1e3 * r.energy_mae:.3f}", interval_text((r.intervals or {}).get("energy_mae"), 1e3, 3),
+             f"{r.energy_percent:.3f}", f"{1e3 * r.stress_mae:.3f}",
+             interval_text((r.intervals or {}).get("stress_mae"), 1e3, 3), f"{r.stress_percent:.2f}"]
             + [f"{r.by_group[g]['force_percent']:.2f}" if g in r.by_group else "-" for g in inline]
             + [f"{r.fit_s:.1f}"] for r in rows]
-    out = format_table(header, units, body) + citations(rows) + barriers(rows)
+    out = format_table(header, units, body) + CI_NOTE + citations(rows) + barriers(rows)
     parts = [("group", "by_group")] * (not inline) + [("element", "by_element")]
     breakdown = [[r.dataset, r.model, f"{kind} {name}", v["n_test"], f"{1e3 * v['force_mae']:.2f}",
-                  f"{v['force_percent']:.2f}", f"{1e3 * v['energy_mae']:.3f}", f"{v['stress_percent']:.2f}"]
+                  interval_text(v.get("force_mae_ci"), 1e3), f"{v['force_percent']:.2f}",
+                  f"{1e3 * v['energy_mae']:.3f}", f"{v['stress_percent']:.2f}"]
                  for r in rows for kind, attr in parts if len(getattr(r, attr)) > 1
                  for name, v in sorted(getattr(r, attr).items(), key=lambda kv: group_order(kv[0]))]
     if breakdown:
         out += ("\n\nper group / per element (element: forces of that element's atoms, energy and stress of the "
-                "frames that contain it)\n" + format_table(["data set", "model", "subset", "test", "F MAE", "F %",
-                                                             "E MAE", "S %"],
-                                                            ["", "", "", "frames", "meV/Å", "", "meV/atom", ""],
-                                                            breakdown))
+                "frames that contain it)\n" + format_table(
+            ["data set", "model", "subset", "test", "F MAE", "95% CI", "F %", "E MAE", "S %"],
+            ["", "", "", "frames", "meV/Å", "", "", "meV/atom", ""], breakdown))
     return out
 
 
