@@ -32,7 +32,8 @@ TINY = {
                {"name": "acegp", "label": "b2", "params": {**ACE, "descriptor": "B2", "l_max": 2}},
                {"name": "mean_energy"}],
     "tasks": {"transfer": {"train": "cold", "test": ["warm", "melt"]},
-              "learning_curve": {"sizes": [6, 12, 18], "replicates": 1}},
+              "learning_curve": {"sizes": [6, 12, 18], "replicates": 1}, "checks": {},
+              "calibration": {"train": "cold", "test": ["warm", "melt"]}},
     "execution": {"executor": "inprocess"},
 }
 
@@ -182,6 +183,23 @@ def test_values_and_claims_come_from_the_store(run_dir):
     assert b2.status == ("supported" if b2.lo > 0 else "contradicted" if b2.hi < 0 else "not enough data")
     melt = claims["melt_worse"]
     assert len(melt.details) == 4 and {d["model"] for d in melt.details} == {"b1", "b2"}  # baseline left out
+    # every model worse than mean_energy on a quantity is flagged, and only those
+    from mlffbench.tasks.accuracy import baseline_flags
+
+    flags = baseline_flags(run.accuracy)
+    base = {r.dataset: r for r in run.accuracy if r.family == "mean_energy"}
+    worse = [(r.dataset, r.model, q) for r in run.accuracy if r.family != "mean_energy"
+             for q in ("force_mae", "energy_mae", "stress_mae") if getattr(r, q) > getattr(base[r.dataset], q)]
+    assert len(flags) == len(worse) and all(f"{d} {m}:" in " ".join(flags) for d, m, _ in worse)
+    # checks ran on every potential; the calibration of the GP on cold frames, tested on warm and melt
+    assert {(r.dataset, r.model) for r in run.checks} == {(d, m) for d in ("Cu", "Pt") for m in ("b1", "b2",
+                                                                                              "mean_energy")}
+    cal = [r for r in run.results["calibration"]]
+    assert {r["label"] for r in cal} == {"b1", "b2"}  # mean_energy: n/a, predicts no uncertainty
+    assert any(x["task"] == "calibration" and x["model"] == "mean_energy" for x in run.not_run)
+    for r in cal:
+        assert set(r["tests"]) == {"cold", "warm", "melt"}
+        assert 0.0 <= r["tests"]["melt"]["uncertainty"]["ood_auc_vs_cold"] <= 1.0
 
 
 @pytest.mark.slow
@@ -205,9 +223,10 @@ def test_report_files_are_self_contained_and_hold_every_number(run_dir, report):
     links = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', text)
     assert links and all(x.startswith(("data:", "#")) for x in links), [x for x in links if "data:" not in x]
     assert "://" not in re.sub(r'src="data:[^"]*"', "", text)  # no external URL anywhere
-    for section in ("summary", "accuracy", "transfer", "learning", "parity", "cost", "correlations"):
+    for section in ("summary", "accuracy", "transfer", "learning", "parity", "cost", "correlations", "checks",
+                    "calibration"):
         assert f'id="{section}"' in text
-    assert len(re.findall(r"<img ", text)) == 15
+    assert len(re.findall(r"<img ", text)) == 16  # 15 + the calibration curves
     assert "Predictions recomputed at report time" in text and "not tested" in text
     numbers = json.loads(report["json"].read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
     assert {c["key"] for c in numbers["claims"]} == {"early_harder", "b2_better", "melt_worse", "hotter_harder"}

@@ -76,8 +76,10 @@ def _cmd_run(args) -> int:
 
 def _builtin_data_config(name: str | None):
     """``mlffbench run NAME`` for a built-in data set without a config of its own: acegp and the mean-energy
-    baseline, accuracy and a learning curve on it (None when NAME is a config or no built-in data set)."""
-    from mlffbench.config import BuiltinConfig, LearningCurveConfig, ModelConfig, RunConfig, builtin_configs
+    baseline, accuracy, a learning curve and verification checks on it (None when NAME is a config or no
+    built-in data set)."""
+    from mlffbench.config import (BuiltinConfig, ChecksConfig, LearningCurveConfig, ModelConfig, RunConfig,
+                                  builtin_configs)
     from mlffbench.datasets import builtin
 
     if name is None or name in builtin_configs() or Path(name).is_file() or name not in builtin.choices():
@@ -85,6 +87,7 @@ def _builtin_data_config(name: str | None):
     config = RunConfig(name=name, datasets=[BuiltinConfig(names=[name])],
                        models=[ModelConfig("acegp"), ModelConfig("mean_energy")])
     config.tasks.learning_curve = LearningCurveConfig(sizes=list(DATA_CURVE_SIZES))
+    config.tasks.checks = ChecksConfig()
     return config
 
 
@@ -94,8 +97,10 @@ DATA_CURVE_SIZES = [0.1, 0.3, 1.0]
 
 def data_config(args):
     """The run config of ``mlffbench run --data``: one files data set, the given models (default acegp and
-    mean_energy), accuracy and a learning curve (and a group hold-out with --transfer)."""
-    from mlffbench.config import FilesConfig, LearningCurveConfig, ModelConfig, RunConfig, TransferConfig
+    mean_energy), accuracy, a learning curve and verification checks (and a group hold-out and uncertainty
+    calibration with --transfer)."""
+    from mlffbench.config import (CalibrationConfig, ChecksConfig, FilesConfig, LearningCurveConfig, ModelConfig,
+                                  RunConfig, TransferConfig)
     from mlffbench.errors import ConfigError
 
     name = args.name or _data_name(args.data)
@@ -109,11 +114,13 @@ def data_config(args):
         raise ConfigError("--models: no model names given")
     config = RunConfig(name=name, datasets=[entry], models=[ModelConfig(m) for m in names])
     config.tasks.learning_curve = LearningCurveConfig(sizes=list(DATA_CURVE_SIZES))
+    config.tasks.checks = ChecksConfig()
     if args.transfer:
         train, _, test = args.transfer.partition(":")
         if not train or not test:
             raise ConfigError(f"--transfer: expected TRAIN_GROUP[,..]:TEST_GROUP[,..], got '{args.transfer}'")
         config.tasks.transfer = TransferConfig(train=train.split(","), test=test.split(","))
+        config.tasks.calibration = CalibrationConfig(train=train.split(","), test=test.split(","))
     return config
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from mlffbench.config.schema import positive, value_key
 from mlffbench.errors import ConfigError
 
-TASKS = ("accuracy", "transfer", "learning_curve", "grid", "size_extensivity", "observables", "crash_test")
+TASKS = ("accuracy", "transfer", "learning_curve", "grid", "size_extensivity", "observables", "crash_test", "checks",
+         "calibration")
 
 
 @dataclass
@@ -31,6 +32,13 @@ class TransferConfig:
         both = sorted(set(self.train_groups()) & set(self.test))
         if both:
             raise ConfigError(f"{where}: group(s) {both} are both trained and tested on")
+
+
+@dataclass
+class CalibrationConfig(TransferConfig):
+    """Uncertainty calibration of the models that predict one (acegp): trained on the training frames of the
+    ``train`` group(s) in the data set's own split, tested on that split's test frames of those groups (in
+    distribution) and on every frame of each ``test`` group (out of distribution: cold -> warm, melt)."""
 
 
 @dataclass
@@ -181,6 +189,18 @@ class CrashTestConfig:
 
 
 @dataclass
+class ChecksConfig:
+    """Verification checks of every trained or published potential (``mlffbench.verification``: forces and stress
+    against finite differences, invariances, extensivity, smoothness, determinism) on ``frames`` evenly spaced
+    test frames of each data set (random displacements, rotations and orders from the run's seed)."""
+
+    frames: int = 1
+
+    def check(self, where: str) -> None:
+        positive(where, "frames", self.frames)
+
+
+@dataclass
 class TasksConfig:
     """Which protocols run (TM23: accuracy, transfer, learning curve, grid search; MS25: size extensivity). A
     config that names no tasks gets accuracy only; ``transfer: {}`` / ``learning_curve: {}`` /
@@ -193,6 +213,8 @@ class TasksConfig:
     size_extensivity: SizeExtensivityConfig | None = None
     observables: ObservablesConfig | None = None
     crash_test: CrashTestConfig | None = None
+    checks: ChecksConfig | None = None
+    calibration: CalibrationConfig | None = None
 
     def check(self, where: str, labels: list[str]) -> None:
         """Checks that need no data; the data-set dependent ones (groups, sizes) run at planning."""
@@ -208,6 +230,10 @@ class TasksConfig:
             self.learning_curve.check(f"{where}.learning_curve")
         if self.crash_test is not None:
             self.crash_test.check(f"{where}.crash_test")
+        if self.checks is not None:
+            self.checks.check(f"{where}.checks")
+        if self.calibration is not None:
+            self.calibration.check(f"{where}.calibration")
 
     def enabled(self) -> list[str]:
         return [t for t in TASKS if getattr(self, t) not in (None, False)]

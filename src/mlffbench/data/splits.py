@@ -319,6 +319,21 @@ def holdout(frames: Sequence, train_groups: Sequence[str], test_groups: Sequence
     return split, tests
 
 
+def holdout_within(frames: Sequence, train_groups: Sequence[str], test_groups: Sequence[str],
+                   parent: Split) -> tuple[Split, dict]:
+    """Group hold-out with an in-distribution test set: train on the training frames of ``parent`` (the data
+    set's own split) in ``train_groups``; test on parent's test frames in those groups (named after them, e.g.
+    "cold") and on every frame of each test group."""
+    split, tests = holdout(frames, train_groups, test_groups)
+    inside = "+".join(train_groups)
+    train = np.intersect1d(split.train, parent.train)
+    within = np.intersect1d(split.train, parent.test)
+    if not within.size:
+        raise ValueError(f"hold-out: the data set's split has no test frame in group(s) {inside}")
+    tests = {inside: within, **tests}
+    return Split(train, within, None, f"holdout_within_{inside}", {**split.meta, "within": parent.name}), tests
+
+
 def base(frames: Sequence, spec: Mapping, seed: int) -> Split:
     """A data set's own split: ``last`` (TM23, per trajectory), ``random`` (per group) or ``files``."""
     kind = spec["kind"]
@@ -334,6 +349,8 @@ def base(frames: Sequence, spec: Mapping, seed: int) -> Split:
 def make(frames: Sequence, spec: Mapping, seed: int) -> tuple[Split, dict[str, np.ndarray]]:
     """The training split of a job's spec and its named test sets (indices into ``frames``)."""
     kind = spec["kind"]
+    if kind == "holdout" and spec.get("within"):  # calibration: the training groups' own split, then hold-out
+        return holdout_within(frames, spec["train"], spec["test"], base(frames, spec["within"], seed))
     if kind == "holdout":
         return holdout(frames, spec["train"], spec["test"])
     if kind in ("last", "random", "files"):

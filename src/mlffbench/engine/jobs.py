@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from mlffbench import datasets, metrics, statistics
+from mlffbench import calibration, datasets, metrics, statistics
 from mlffbench.data import splits
 from mlffbench.datasets import GROUP
 from mlffbench.engine import artefacts
@@ -119,12 +119,19 @@ def run_fit_score(inputs: dict, run_dir: Path) -> dict:
         potential.predict([first])
     warmup_s = time.perf_counter() - start
     scored, predict_s, n_atoms = {}, 0.0, 0
+    calibrate = inputs["task"] == "calibration"  # the predicted uncertainties against the errors
     for name, test in tests.items():
         start = time.perf_counter()
         predicted = potential.predict(test)
         predict_s += time.perf_counter() - start
         n_atoms += sum(len(f) for f in test)
         scored[name] = score_test(predicted, test, dataset.get("path_groups", ()), inputs["seed"])
+        if calibrate:
+            scored[name]["uncertainty"] = calibration.score(predicted, test, potential.uncertainties(test))
+    if calibrate:  # the first test set is the in-distribution one (splits.holdout_within)
+        inside = next(iter(tests))
+        for name, auc in calibration.ood_auc({k: v["uncertainty"] for k, v in scored.items()}, inside).items():
+            scored[name]["uncertainty"]["ood_auc_vs_" + inside] = auc
     info = getattr(potential, "info", {}) or {}
     elements = dataset["elements"]
     result = {

@@ -145,6 +145,12 @@ class MainJob:
                                       "reason": reason} for t in model_tasks]
                     continue
                 for task in model_tasks:
+                    module = TASK_MODULES[task]
+                    why = module.refuse_model(model) if hasattr(module, "refuse_model") else None
+                    if why:  # e.g. calibration of a model that predicts no uncertainty: n/a with the reason
+                        self.not_run.append({"task": task, "dataset": ds.name, "model": model.label or model.name,
+                                             "reason": why})
+                        continue
                     jobs += self._task_jobs(task, ds, refs, i, model)
         for task in enabled:
             refused = [x for x in self.not_run if x["task"] == task and x["model"] == "*"]
@@ -395,9 +401,13 @@ def results_table(jobs: list[Job]) -> str:
         else:
             problems.append(f"  ({job.status}) {job.name}: {job.error or ''}")
     parts = []
+    failing = TASK_MODULES["checks"].failing(TASK_MODULES["checks"].summarise(results.get("checks", [])))
     for task, module in TASK_MODULES.items():
         if task in results:
-            parts.append(f"{module.TITLE}\n{module.table(module.summarise(results[task]))}")
+            rows = module.summarise(results[task])
+            if task == "accuracy":  # a potential that fails a verification check is marked in the ranking
+                rows = module.mark(rows, failing)
+            parts.append(f"{module.TITLE}\n{module.table(rows)}")
     if results:
         parts.append(f"{cost.TITLE}\n{cost.table(cost.summarise([r for rs in results.values() for r in rs]))}")
     if problems:

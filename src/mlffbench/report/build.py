@@ -99,6 +99,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, parity: 
          S.correlations_section(run, extra_properties, numbers)),
         ("observables", "Observables and MD crash tests vs the reference", S.observables_section(run, numbers)),
         ("crash", "MD crash test from test frames (TEA 2023)", S.crash_section(run, numbers)),
+        ("checks", "Verification checks of the potentials", S.checks_section(run, numbers)),
+        ("calibration", "Uncertainty calibration", S.calibration_section(run, numbers)),
         ("not-run", "Not run (n/a)", S.not_run_section(run)),
     ]
     for anchor, heading, body in sections:

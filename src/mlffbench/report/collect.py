@@ -69,6 +69,7 @@ class RunData:
     learning_curve: list = field(default_factory=list)  # tasks.learning_curve.CurveRow
     observables: list[dict] = field(default_factory=list)  # {"dataset", "element", "model", "label", "observables"}
     crash_tests: list[dict] = field(default_factory=list)  # crash_test results
+    checks: list = field(default_factory=list)  # tasks.checks.ChecksRow
     failed: list[Job] = field(default_factory=list)
 
     @property
@@ -112,7 +113,7 @@ def load_run(run_dir: str | Path) -> RunData:
     finally:
         store.close()
     results: dict[str, list[dict]] = {}
-    observables, crash_tests = [], []
+    observables, crash_tests, checks = [], [], []
     described = {k: dict(v) for k, v in (provenance.get("datasets") or {}).items()}
     for job in jobs:
         if job.status != "done" or not isinstance(job.result, dict):
@@ -126,12 +127,16 @@ def load_run(run_dir: str | Path) -> RunData:
                                 "_job_key": job.key})
         elif task == "crash_test":
             crash_tests.append({**job.result, "_job_key": job.key})
+        elif task == "checks":
+            checks.append(job.result)
         elif task in TASK_MODULES and "tests" in job.result:
             results.setdefault(task, []).append({**job.result, "_job_key": job.key, "_inputs": job.inputs})
     run = RunData(Path(run_dir), (provenance.get("config") or {}).get("name") or Path(run_dir).name, provenance,
                   jobs, results, described, observables=observables, crash_tests=crash_tests,
                   failed=[j for j in jobs if j.status == "failed"])
-    run.accuracy = TASK_MODULES["accuracy"].summarise(results.get("accuracy", []))
+    run.checks = TASK_MODULES["checks"].summarise(checks)
+    run.accuracy = TASK_MODULES["accuracy"].mark(TASK_MODULES["accuracy"].summarise(results.get("accuracy", [])),
+                                                 TASK_MODULES["checks"].failing(run.checks))
     run.transfer = TASK_MODULES["transfer"].summarise(results.get("transfer", []))
     run.learning_curve = TASK_MODULES["learning_curve"].summarise(results.get("learning_curve", []))
     return run

@@ -14,15 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
+from mlffbench import statistics
 from mlffbench.errors import MlffbenchError
 from mlffbench.report import html as H
 from mlffbench.report.collect import RunData, load_run, values
-from mlffbench.report_text import format_table
+from mlffbench.report.claims import SEED
+from mlffbench.report_text import format_table, interval_text
 
 
 @dataclass
 class BoardRow:
-    rank: int
+    rank: str  # "2=" ties with a neighbour (overlapping intervals); "!" fails a verification check
     run: str
     model: str
     n_datasets: int
@@ -35,6 +37,8 @@ class BoardRow:
     cold_to_melt_force_percent: float | None
     fit_s: float | None  # median training time per data set
     predict_us_per_atom: float | None  # median
+    common_ci: tuple | None = None  # 95 % bootstrap interval of force_percent_common
+    failed_checks: list | None = None  # verification checks failed on any data set of the row
 
 
 def _mean(d: dict | None, only=None) -> float | None:
@@ -51,6 +55,19 @@ def benchmark_keys(run: RunData) -> dict[str, str]:
         if fingerprint and split:
             out[r["dataset"]] = f"{fingerprint}/{split}"
     return out
+
+
+def _samples(run: RunData, model: str, datasets: set[str]) -> np.ndarray | None:
+    """Bootstrap samples of the mean force % error over ``datasets`` (each data set's test frames resampled
+    independently; None when a result has no per-frame errors stored)."""
+    per = []
+    for r in run.results.get("accuracy", []):
+        if r["label"] == model and r["dataset"] in datasets:
+            record = r["tests"]["test"].get("frames")
+            if record is None:
+                return None
+            per.append(statistics.samples(record, "forces", "percent", SEED))
+    return np.mean(per, axis=0) if per else None
 
 
 def leaderboard(runs: list[RunData]) -> tuple[list[BoardRow], str]:
@@ -70,30 +87,43 @@ def leaderboard(runs: list[RunData]) -> tuple[list[BoardRow], str]:
     if not raw:
         raise MlffbenchError("no finished accuracy results in the given run(s): nothing to compare")
     common = set.intersection(*(set(r[3]) for r in raw))
-    rows = [BoardRow(0, name, model, len(per), _mean(per), _mean(keyed, common) if common else None,
+    rows = [BoardRow("", name, model, len(per), _mean(per), _mean(keyed, common) if common else None,
                      _mean(other["energy_percent"].get(model)), _mean(other["stress_percent"].get(model)),
                      _mean(other["force_mae"].get(model)), _mean(warm), _mean(melt), med["fit_s"],
                      med["predict_us_per_atom"]) for name, model, per, keyed, other, warm, melt, med in raw]
+    by_name = {run.name: run for run in runs}
+    for r in rows:
+        run = by_name[r.run]
+        failing = sorted({c for row in run.checks if row.model == r.model for c in row.failed})
+        r.failed_checks = failing or None
+        if common:
+            keys = benchmark_keys(run)
+            draws = _samples(run, r.model, {d for d, k in keys.items() if k in common})
+            r.common_ci = statistics.interval(draws) if draws is not None else (float("nan"), float("nan"))
     if common:
         rows.sort(key=lambda r: r.force_percent_common)
-        for i, r in enumerate(rows, 1):
-            r.rank = i
+        for r, label in zip(rows, statistics.tie_ranks([r.force_percent_common for r in rows],
+                                                       [r.common_ci for r in rows])):
+            r.rank = label + ("!" if r.failed_checks else "")
         note = (f"ranked by the mean force % error over the {len(common)} data set(s) every row has "
-                "(same frames and split)")
+                f"(same frames and split); '=' marks ties (overlapping 95 % bootstrap intervals, "
+                f"{statistics.N_RESAMPLES} resamples of the test frames), '!' a potential failing verification "
+                "checks")
     else:
         note = ("not ranked: these rows share no data set with the same frames and split, so their errors are not "
                 "comparable (each row's mean is over its own data sets)")
     return rows, note
 
 
-HEADER = ["run", "model", "#", "data sets", "F %", "F % common", "E %", "S %", "F MAE", "cold->warm F %",
-          "cold->melt F %", "fit s", "µs/atom"]
+HEADER = ["run", "model", "#", "data sets", "F %", "F % common", "95% CI", "E %", "S %", "F MAE", "cold->warm F %",
+          "cold->melt F %", "fit s", "µs/atom", "failed checks"]
 
 
 def _cells(r: BoardRow) -> list:
-    return [r.run, r.model, r.rank or "-", r.n_datasets, r.force_percent, r.force_percent_common, r.energy_percent,
-            r.stress_percent, r.force_mae_meV_A, r.cold_to_warm_force_percent, r.cold_to_melt_force_percent,
-            r.fit_s, r.predict_us_per_atom]
+    return [r.run, r.model, r.rank or "-", r.n_datasets, r.force_percent, r.force_percent_common,
+            interval_text(r.common_ci), r.energy_percent, r.stress_percent, r.force_mae_meV_A,
+            r.cold_to_warm_force_percent, r.cold_to_melt_force_percent, r.fit_s, r.predict_us_per_atom,
+            ", ".join(r.failed_checks or []) or "-"]
 
 
 def text_table(rows: list[BoardRow]) -> str:
@@ -101,7 +131,7 @@ def text_table(rows: list[BoardRow]) -> str:
         return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else \
             (f"{v:.3g}" if isinstance(v, float) else str(v))
 
-    units = ["", "", "rank", "", "", "", "", "", "meV/Å", "", "", "median", "median"]
+    units = ["", "", "rank", "", "", "", "", "", "", "meV/Å", "", "", "median", "median", ""]
     return format_table(HEADER, units, [[f(v) for v in _cells(r)] for r in rows])
 
 

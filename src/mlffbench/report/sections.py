@@ -16,7 +16,7 @@ from mlffbench.report import periodic, plots
 from mlffbench.report.collect import METRICS, RunData, split_names, values
 from mlffbench.report.figures import png_base64
 from mlffbench.report_text import interval_text
-from mlffbench.tasks.accuracy import CI_NOTE
+from mlffbench.tasks.accuracy import CI_NOTE, baseline_flags, check_notes, marked_rank
 
 HEATMAP_METRICS = ("force_percent", "energy_percent", "stress_percent", "force_mae", "energy_mae", "stress_mae")
 
@@ -96,7 +96,7 @@ def accuracy_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
                              f"force % error on the whole periodic table, {collection} (Metal-43 SI Figs 1-2 layout)")
     ci = [r.intervals or {} for r in run.accuracy]
     gpa = METRICS["stress_mae"].factor
-    rows = [[r.dataset, r.model, r.rank, r.n_train, r.n_test, 1e3 * r.force_mae,
+    rows = [[r.dataset, r.model, marked_rank(r), r.n_train, r.n_test, 1e3 * r.force_mae,
              interval_text(c.get("force_mae"), 1e3), r.force_percent, interval_text(c.get("force_percent")),
              1e3 * r.energy_mae, interval_text(c.get("energy_mae"), 1e3, 3), r.energy_percent,
              r.stress_mae * gpa, interval_text(c.get("stress_mae"), gpa, 3), r.stress_percent, r.fit_s]
@@ -104,7 +104,13 @@ def accuracy_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
     body += H.table(["data set", "model", "rank", "train", "test", "F MAE meV/Å", "95% CI", "F %", "95% CI",
                      "E MAE meV/atom", "95% CI", "E %", "S MAE GPa", "95% CI", "S %", "fit s"], rows,
                     elements=[_elements_of(run, r.dataset) for r in run.accuracy])
-    body += f'<p class="note">{H.esc(CI_NOTE.strip())}.</p>' + cited(run.accuracy)
+    body += f'<p class="note">{H.esc(CI_NOTE.strip())}.{H.esc(check_notes(run.accuracy))}</p>' + cited(run.accuracy)
+    flags = baseline_flags(run.accuracy)
+    numbers["baseline_flags"] = flags
+    if flags:
+        body += ('<h3>Worse than the baseline</h3><p class="note">Models worse than mean_energy (per-element mean '
+                 "energy, zero forces and stress) on a quantity:</p><ul>"
+                 + "".join(f"<li>{H.esc(x)}</li>" for x in flags) + "</ul>")
     # per group of the elemental collections (TM23's temperatures); other data sets show theirs in their own section
     in_collections = {n for ns in run.elemental_collections().values() for n in ns}
     groups = [[r.dataset, r.model, g, v["n_test"], 1e3 * v["force_mae"], v["force_percent"], 1e3 * v["energy_mae"],
@@ -243,6 +249,60 @@ def crash_section(run: RunData, numbers: dict) -> str | None:
             "calculator needed); time to failure and the last frame that passed every check.</p>"
             + H.table(["data set", "model", "start frame", "T K", "survived", "simulated ps", "failure at ps",
                        "reason", "last good frame"], rows, elements=[_elements_of(run, row[0]) for row in rows]))
+
+
+def calibration_section(run: RunData, numbers: dict) -> str | None:
+    from mlffbench import calibration
+    from mlffbench.report.figures import plt
+    from mlffbench.tasks.calibration import summarise
+
+    rows = summarise(run.results.get("calibration", []))
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="calibrated")
+    for r in rows:
+        ax.plot(r.curve["expected"], r.curve["observed"], marker="o", ms=3,
+                label=f"{r.dataset} {r.model}: {r.train}->{r.test}")
+    ax.set_xlabel("expected fraction inside the σ interval")
+    ax.set_ylabel("observed fraction (per-atom energy)")
+    ax.legend(fontsize=6)
+    table = [[r.dataset, r.model, r.train, r.test, r.n_test, 1e3 * r.force_mae, 1e3 * r.energy_rmse,
+              1e3 * r.energy_mean_sigma, r.miscalibration_area, r.nll, r.energy_spearman, r.atom_spearman,
+              r.ood_auc] for r in rows]
+    numbers["calibration"] = [asdict(r) for r in rows]
+    return (f'<p class="note">{H.esc(calibration.__doc__.split(chr(10) + chr(10))[1])}</p>'
+            + H.figure(png_base64(fig), "calibration-curves", "calibration curves (below the diagonal: "
+                       "overconfident)")
+            + H.table(["data set", "model", "train", "test", "frames", "F MAE meV/Å", "E RMSE meV/atom",
+                       "mean σ_E meV/atom", "miscalibration area", "NLL", "ρ(σ_E, |ΔE|)", "ρ(σ_i, |ΔF_i|)",
+                       "OOD AUC"], table, elements=[_elements_of(run, row[0]) for row in table]))
+
+
+def checks_section(run: RunData, numbers: dict) -> str | None:
+    if not run.checks:
+        return None
+    from mlffbench.tasks.checks import cell
+    from mlffbench.verification import CHECKS, TOLERANCES, __doc__ as explained
+
+    overview = [[r.dataset, r.model, "yes" if r.ok else "NO: " + ", ".join(r.failed)]
+                + [cell(r.checks.get(name)) for name in CHECKS] for r in run.checks]
+    detail = [[r.dataset, r.model, name, c["status"], c["value"], c["tolerance"], c["unit"], c["detail"]]
+              for r in run.checks for name, c in r.checks.items() if c["status"] != "pass"]
+    numbers["checks"] = [{"dataset": r.dataset, "model": r.model, "failed": r.failed, "checks": r.checks}
+                         for r in run.checks]
+    what = explained.split("\n\n")[1] if explained else ""
+    return ('<p class="note">Each trained or published potential on a test frame of its data set: pass/fail with '
+            "the measured number (forces_fd eV/Å, stress_fd GPa, invariances and extensivity eV/atom, smoothness "
+            "eV). A potential that fails any check is marked ! in every ranking.</p>"
+            + H.table(["data set", "model", "all pass"] + list(CHECKS), overview,
+                      elements=[_elements_of(run, row[0]) for row in overview])
+            + ("<h3>Failed and n/a checks</h3>" + H.table(["data set", "model", "check", "status", "value",
+                                                           "tolerance", "unit", "measured"], detail,
+                                                          elements=[_elements_of(run, row[0]) for row in detail])
+               if detail else "")
+            + f'<details><summary>What each check measures</summary><pre>{H.esc(what)}</pre>'
+            f"<p>Tolerances: {H.esc(', '.join(f'{k} {v:g}' for k, v in TOLERANCES.items()))}</p></details>")
 
 
 def not_run_section(run: RunData) -> str | None:

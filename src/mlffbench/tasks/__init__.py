@@ -5,7 +5,8 @@ run on this data set: recorded as n/a with the reason; with ``MUST_APPLY`` a tas
 error), ``check(config, dataset)`` (planning-time checks against the data sizes, ConfigError),
 ``data_variants(config, dataset)`` (extra generated data sets: name -> protocol overrides),
 ``resolve(inputs, after_results)`` (inputs of a job that waits for other jobs, completed by the coordinator) and
-``protocol_notes(config, datasets)`` (where the task deviates from the paper, printed with the results).
+``protocol_notes(config, datasets)`` (where the task deviates from the paper, printed with the results) and
+``refuse_model(model)`` (why the task cannot run this model, e.g. one without uncertainties: n/a, with the reason).
 
 A spec is a dict: ``split`` (how the job splits its data), ``point`` (what distinguishes the job within the
 task; also its name), optional ``params`` (merged over the model's params, checked at planning and reported
@@ -17,7 +18,9 @@ an ``after`` job trained) and ``inputs`` (extra job inputs).
 
 ``cost`` is a report over every task's results, not a task."""
 
-from mlffbench.tasks import accuracy, crash_test, grid, learning_curve, observables, size_extensivity, transfer
+from mlffbench.tasks import (accuracy, calibration, checks, crash_test, grid, learning_curve, observables, size_extensivity,
+                             transfer)
 
 TASK_MODULES = {"accuracy": accuracy, "transfer": transfer, "learning_curve": learning_curve, "grid": grid,
-                "size_extensivity": size_extensivity, "observables": observables, "crash_test": crash_test}
+                "size_extensivity": size_extensivity, "observables": observables, "crash_test": crash_test,
+                "checks": checks, "calibration": calibration}

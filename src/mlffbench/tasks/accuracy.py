@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from mlffbench import statistics
 from mlffbench.report_text import format_table, interval_text
+from mlffbench.units import GPA
 
 TITLE = "Accuracy: each data set's split (MAE; % = 100 MAE/MAV, TM23 Eq. 2)"
 CI_NOTE = (f"\n95% CI: bootstrap over the test frames ({statistics.N_RESAMPLES} seeded resamples; intervals of the % "
@@ -38,6 +39,9 @@ class AccuracyRow:
     paths: dict | None = None  # reaction-path group -> barrier of reference and model (eV), jobs.path_barriers
     intervals: dict | None = None  # "force_mae", "force_percent", ... -> 95 % bootstrap interval (internal units)
     rank: str = ""  # by force MAE within the data set; "2=" ties with a neighbour (overlapping intervals)
+    failed_checks: list | None = None  # verification checks this potential fails (tasks.checks), marked with "!"
+    family: str = ""  # registry name (mean_energy is the baseline of the sanity flags)
+    b1: bool = False  # an acegp/FLARE model on the two-body B1 descriptor
 
 
 def summarise(results: list[dict]) -> list[AccuracyRow]:
@@ -50,7 +54,8 @@ def summarise(results: list[dict]) -> list[AccuracyRow]:
             o["forces.percent"], o["energy_per_atom.mae"], o["energy_per_atom.percent"], o["stress.mae"],
             o["stress.percent"], {k: _brief(v) for k, v in t.get("by_group", {}).items()},
             {k: _brief(v) for k, v in t.get("by_element", {}).items()}, r["cost"]["fit_s"],
-            (r.get("model_info") or {}).get("citation"), t.get("paths"), intervals(o)))
+            (r.get("model_info") or {}).get("citation"), t.get("paths"), intervals(o), family=r["model"],
+            b1=(r.get("params") or {}).get("descriptor") == "B1"))
     rank(rows)
     return rows
 
@@ -60,6 +65,51 @@ def intervals(flat: dict) -> dict:
     return {f"{short}_{stat}": (flat.get(f"{q}.{stat}_lo", float("nan")), flat.get(f"{q}.{stat}_hi", float("nan")))
             for short, q in (("force", "forces"), ("energy", "energy_per_atom"), ("stress", "stress"))
             for stat in statistics.STATS}
+
+
+def mark(rows: list[AccuracyRow], failing: dict) -> list[AccuracyRow]:
+    """Attach the failing verification checks ({(data set, model): [check]}, ``tasks.checks.failing``)."""
+    for r in rows:
+        r.failed_checks = failing.get((r.dataset, r.model))
+    return rows
+
+
+def marked_rank(r: AccuracyRow) -> str:
+    return r.rank + ("!" if r.failed_checks else "")
+
+
+def check_notes(rows) -> str:
+    """The footnote naming the potentials of a ranking that fail verification checks."""
+    return "".join(f"\n! {r.dataset} {r.model} fails verification checks: {', '.join(r.failed_checks)}"
+                   for r in rows if r.failed_checks)
+
+
+BASELINE = "mean_energy"
+SANITY = (("force_mae", "force MAE", 1e3, "meV/Å"), ("energy_mae", "energy MAE", 1e3, "meV/atom"),
+          ("stress_mae", "stress MAE", 1 / GPA, "GPa"))
+B1_NOTE = ("acegp/FLARE with B1: the normalised dot-product kernel sees only the direction of the descriptor, and "
+           "a 2 % compression changes a B1 (two-body, radial) descriptor's length by ~6 % but its direction by "
+           "1 - cos ~ 6e-4, so the model cannot follow the volume: the error is all pressure (quick Cu: 16.6 GPa "
+           "pressure vs 0.06 GPa deviatoric); with the un-normalised term raw_dot_weight 10 the stress MAE drops "
+           "from 8.3 to 0.06 GPa (benchmarks/b1_stress.py)")
+
+
+def baseline_flags(rows: list[AccuracyRow]) -> list[str]:
+    """One line per (data set, model, quantity) where a model is worse than the data set's mean_energy baseline
+    (per-element mean energy, zero forces and stress): the numbers, and for acegp B1 stress the reason."""
+    out = []
+    for base in (r for r in rows if r.family == BASELINE):
+        for r in rows:
+            if r.dataset != base.dataset or r.family in (BASELINE, "labeler"):
+                continue
+            for attr, name, factor, unit in SANITY:
+                mine, theirs = getattr(r, attr), getattr(base, attr)
+                if mine == mine and theirs == theirs and mine > theirs:
+                    ci = interval_text((r.intervals or {}).get(attr), factor)
+                    why = f" [{B1_NOTE}]" if attr == "stress_mae" and r.family in ("acegp", "flare") and r.b1 else ""
+                    out.append(f"{r.dataset} {r.model}: {name} {factor * mine:.3g} {unit} (95% CI {ci}) is worse "
+                               f"than {base.model}'s {factor * theirs:.3g} {unit}{why}")
+    return out
 
 
 def rank(rows: list[AccuracyRow]) -> None:
@@ -105,14 +155,15 @@ def table(rows: list[AccuracyRow]) -> str:
               "S MAE", "95% CI", "S %"] + [f"F % {g}" for g in inline] + ["fit s"]
     units = ["", "", "rank", "frames", "frames", "meV/Å", "", "", "meV/atom", "", "", "meV/Å³", "", ""] + \
         [""] * len(inline) + [""]
-    body = [[r.dataset, r.model, r.rank, r.n_train, r.n_test, f"{1e3 * r.force_mae:.2f}",
+    body = [[r.dataset, r.model, marked_rank(r), r.n_train, r.n_test, f"{1e3 * r.force_mae:.2f}",
              interval_text((r.intervals or {}).get("force_mae"), 1e3), f"{r.force_percent:.2f}",
              f"{1e3 * r.energy_mae:.3f}", interval_text((r.intervals or {}).get("energy_mae"), 1e3, 3),
              f"{r.energy_percent:.3f}", f"{1e3 * r.stress_mae:.3f}",
              interval_text((r.intervals or {}).get("stress_mae"), 1e3, 3), f"{r.stress_percent:.2f}"]
             + [f"{r.by_group[g]['force_percent']:.2f}" if g in r.by_group else "-" for g in inline]
             + [f"{r.fit_s:.1f}"] for r in rows]
-    out = format_table(header, units, body) + CI_NOTE + citations(rows) + barriers(rows)
+    flags = "".join(f"\nWORSE THAN THE BASELINE: {line}" for line in baseline_flags(rows))
+    out = format_table(header, units, body) + CI_NOTE + check_notes(rows) + flags + citations(rows) + barriers(rows)
     parts = [("group", "by_group")] * (not inline) + [("element", "by_element")]
     breakdown = [[r.dataset, r.model, f"{kind} {name}", v["n_test"], f"{1e3 * v['force_mae']:.2f}",
                   interval_text(v.get("force_mae_ci"), 1e3), f"{v['force_percent']:.2f}",

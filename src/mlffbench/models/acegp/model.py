@@ -284,6 +284,32 @@ class AceGPPotential(Potential):
             raise ValueError(f"kind must be 'dtc' or 'nystrom', not {kind!r}")
         return self.hyperparameters["sigma"] ** 2 * np.maximum(var, 0.0)
 
+    def uncertainties(self, frames: Sequence[Atoms]) -> list[dict]:
+        """Per frame: the GP's predictive std of the total energy, ``energy`` (eV: the exact DTC variance of the sum
+        of the local energies, cross-covariances of the atoms included, plus the energy label noise), and of each
+        atom's local energy, ``atoms`` (eV, ``local_variances``), the uncertainty FLARE's active learning uses."""
+        sparse = SparseSet.of(self.sparse_U, self.sparse_species, self.L, self.zeta, self.raw)
+        h = self.hyperparameters
+        out = []
+        for atoms in frames:
+            env = self.descriptor.environments(atoms)
+            xhat, norms = unit_rows(env.desc)
+            self_k, v = sparse.projection(xhat, env.species, norms)
+            r = solve_triangular(self.R_B, v, trans="T", lower=False, check_finite=False)
+            local = self_k - np.einsum("mn,mn->n", v, v) + np.einsum("mn,mn->n", r, r)
+            cos = xhat @ xhat.T  # prior covariance of the local energies, k~(x_i, x_j)
+            k = cos**self.zeta
+            if self.raw:
+                k = k + self.raw["weight"] * (cos * np.outer(norms, norms) / self.raw["norm_scale"] ** 2) ** \
+                    self.raw["power"]
+            k = np.where(env.species[:, None] == env.species[None, :], k, 0.0)
+            v_e, r_e = v.sum(axis=1), r.sum(axis=1)
+            total = float(k.sum() - v_e @ v_e + r_e @ r_e)
+            noise = h["sigma_e"] * (len(atoms) if h.get("energy_noise", "per_atom") == "per_atom" else 1.0)
+            out.append({"energy": float(np.sqrt(h["sigma"] ** 2 * max(total, 0.0) + noise**2)),
+                        "atoms": np.sqrt(h["sigma"] ** 2 * np.maximum(local, 0.0))})
+        return out
+
     def state(self) -> dict:
         return {
             "descriptor": self.descriptor.to_dict(), "zeta": self.zeta, "hyperparameters": self.hyperparameters,
