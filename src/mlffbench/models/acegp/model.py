@@ -106,6 +106,9 @@ DEVIATIONS = (
 )
 SHIFT_DEVIATION = ("energies referenced per species by least squares on the training set before the GP fit "
                    "(energy_shift composition; FLARE/TM23: none)")
+COLLAPSE_NOTE = ("the likelihood ran to a degenerate optimum (these labels interpolated to the rounding cap while "
+                 "another group was dropped, as with more sparse environments than labels of a group); their noises "
+                 "are held at the initial values and the rest re-optimised")
 RAW_DEVIATION = ("kernel adds raw_dot_weight * (d1.d2 / s^2)^raw_dot_power (un-normalised descriptors) to FLARE's "
                  "normalised dot product (FLARE/TM23: normalised term only)")
 
@@ -396,10 +399,16 @@ class Prepared:
         t0 = time.perf_counter()
         x, res = optimise_hyperparameters(self.initial, self.stats, self.stats.n > 0, p["max_iter"], p["gtol"],
                                           self.sparse.L, fix_energy_noise)
+        held = []
+        if res.collapsed:  # a degenerate optimum: hold the interpolated groups' noises at their initial values
+            held = list(res.collapsed)
+            x, res = optimise_hyperparameters(self.initial, self.stats, self.stats.n > 0, p["max_iter"], p["gtol"],
+                                              self.sparse.L, fix_energy_noise, [g in held for g in GROUPS])
         self.timings["hyperparameters_s"] = time.perf_counter() - t0
         return self.solve(x, {"performed": True, "iterations": int(res.nit), "converged": bool(res.success),
                               "at_bound": res.at_bound, "message": str(res.message),
-                              "sigma_e": "fixed" if fix_energy_noise else "ml"})
+                              "sigma_e": "fixed" if fix_energy_noise else "ml",
+                              **({"noise_held": held, "why": COLLAPSE_NOTE} if held else {})})
 
 
 def validation_split(n_frames: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

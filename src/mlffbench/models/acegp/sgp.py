@@ -361,19 +361,22 @@ def log_ratio_caps(stats: Statistics, L: np.ndarray) -> np.ndarray:
 
 
 def optimise_hyperparameters(x0: np.ndarray, stats: Statistics, active: np.ndarray, max_iter: int, gtol: float,
-                             L: np.ndarray, fix_energy_noise: bool = False):
+                             L: np.ndarray, fix_energy_noise: bool = False, held=(False, False, False)):
     """Maximise the log marginal likelihood with L-BFGS-B (inactive noises stay fixed); returns (x, result).
 
-    ``fix_energy_noise``: sigma_E stays at exp(x0[1]) itself (not its ratio to sigma) while the others are free."""
-    fixed_e = fix_energy_noise and bool(active[0])
-    free = np.concatenate([[True], active & ~np.array([fixed_e, False, False])])
+    ``fix_energy_noise`` / ``held`` (per group E, F, S): those noises stay at exp(x0[g + 1]) themselves (not their
+    ratio to sigma) while the others are free. ``result.collapsed``: the groups whose signal-to-noise ratio ran to
+    the rounding cap while another group's ran to the floor, the degenerate optimum that interpolates one label
+    group (fewer labels than sparse environments, e.g. 6 stress components per frame) and drops another."""
+    held = np.array(held, dtype=bool) | np.array([fix_energy_noise, False, False])
+    held &= np.asarray(active, dtype=bool)
+    free = np.concatenate([[True], active & ~held])
     log_caps = log_ratio_caps(stats, L)
     bounds = np.array([np.log(SIGMA_BOUNDS)] + [[math.log(RATIO_FLOOR), c] for c in log_caps])[free]
 
     def to_x(z):
         x = np.concatenate([[z[0]], z[0] - z[1:]])
-        if fixed_e:
-            x[1] = x0[1]
+        x[1:][held] = x0[1:][held]
         return x
 
     def objective(zf):
@@ -389,4 +392,8 @@ def optimise_hyperparameters(x0: np.ndarray, stats: Statistics, active: np.ndarr
     z = z_init.copy()
     z[free] = res.x
     res.at_bound = bool(np.any(np.isclose(res.x, bounds[:, 0]) | np.isclose(res.x, bounds[:, 1])))
+    ratios = z[1:]
+    at_cap = free[1:] & np.isclose(ratios, np.where(np.isfinite(log_caps), log_caps, np.inf))
+    at_floor = free[1:] & np.isclose(ratios, math.log(RATIO_FLOOR))
+    res.collapsed = [GROUPS[g] for g in np.flatnonzero(at_cap)] if at_floor.any() else []
     return to_x(z), res
