@@ -79,6 +79,8 @@ def evaluate(calc, atoms: Atoms, stress: bool | None = None) -> tuple[float, np.
         s = np.array(a.get_stress(), dtype=float) if (a.pbc.all() if stress is None else stress) else None
     except Exception as exc:  # noqa: BLE001 - whatever the model raises is the check's result
         raise EvaluationError(one_line(exc)) from None
+    if s is not None and np.isnan(s).all():
+        s = None  # a potential without stress (sGDML): the checks that need one are n/a
     if not (np.isfinite(e) and np.isfinite(f).all() and (s is None or np.isfinite(s).all())):
         raise EvaluationError("non-finite energy, forces or stress")
     return e, f, s
@@ -119,6 +121,8 @@ def stress_fd(calc, atoms: Atoms, rng) -> Check:
     if not atoms.pbc.all():
         return Check("stress_fd", "n/a", None, None, "GPa", "not periodic: no stress")
     _, _, s = evaluate(calc, atoms)
+    if s is None:
+        return Check("stress_fd", "n/a", None, None, "GPa", "the potential gives no stress")
     volume = atoms.get_volume()
     worst = 0.0
     for v, (i, j) in enumerate([(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]):
@@ -188,8 +192,8 @@ def extensivity(calc, atoms: Atoms, rng) -> Check:
                  f"{TOLERANCES['extensive_forces']:g})")
 
 
-def _path_jumps(energies: np.ndarray, derivatives: np.ndarray, step: float) -> tuple[float, float, int]:
-    """(largest energy jump, largest kink, where the worst energy jump is as a point index) along a path sampled
+def _path_jumps(energies: np.ndarray, derivatives: np.ndarray, step: float) -> tuple[float, float, int, int]:
+    """(largest energy jump, largest kink, where each is as a point index) along a path sampled
     at a uniform ``step``. An energy jump is a step's energy change minus the trapezoid integral of the derivative;
     a kink is a jump J in the derivative, seen as |third difference| / 2 ~ J. A smooth curve leaves O(step^3) in
     both, which on a steep repulsive wall is still sizeable in absolute terms, so only the parts that the step's
@@ -197,13 +201,14 @@ def _path_jumps(energies: np.ndarray, derivatives: np.ndarray, step: float) -> t
     change = np.abs(np.diff(energies))
     residual = np.abs(np.diff(energies) - step * (derivatives[1:] + derivatives[:-1]) / 2)
     jumps = np.where(residual > EXPLAINED * change, residual, 0.0)
-    kink = 0.0
+    kink, at = 0.0, 0
     if derivatives.size > 3:
         third = np.abs(np.diff(derivatives, 3)) / 2
         first = np.abs(np.diff(derivatives))
         around = np.maximum(np.maximum(first[:-2], first[1:-1]), first[2:])
-        kink = float(np.where(third > EXPLAINED * around, third, 0.0).max())
-    return float(jumps.max()), kink, int(jumps.argmax())
+        kinks = np.where(third > EXPLAINED * around, third, 0.0)
+        kink, at = float(kinks.max()), int(kinks.argmax()) + 1
+    return float(jumps.max()), kink, int(jumps.argmax()), at
 
 
 def smoothness_dimer(calc, atoms: Atoms, rng) -> Check:
@@ -219,15 +224,18 @@ def smoothness_dimer(calc, atoms: Atoms, rng) -> Check:
         dimer.center()
         e, f, _ = evaluate(calc, dimer, stress=False)
         energies[k], derivative[k] = e, -f[1, 0]  # dE/dr = -F_x on the second atom
-    jump, kink, where = _path_jumps(energies, derivative, DIMER_STEP_A)
+    jump, kink, where, at = _path_jumps(energies, derivative, DIMER_STEP_A)
     ok = jump <= TOLERANCES["energy_jump"] and kink <= TOLERANCES["force_kink"]
     return Check("smoothness_dimer", "pass" if ok else "fail", jump, TOLERANCES["energy_jump"], "eV",
                  f"{pair[0]}-{pair[1]} dimer {start:.2f}-{DIMER_END_A:g} Å: energy jump {jump:.2e} eV (worst at "
-                 f"{r[where]:.2f} Å), force kink {kink:.2e} eV/Å (tolerance {TOLERANCES['force_kink']:g})")
+                 f"{r[where]:.2f} Å), force kink {kink:.2e} eV/Å (at {r[at]:.2f} Å; tolerance "
+                 f"{TOLERANCES['force_kink']:g})")
 
 
 def smoothness_compression(calc, atoms: Atoms, rng) -> Check:
     periodic = atoms.pbc.all()
+    if periodic and evaluate(calc, atoms)[2] is None:
+        return Check("smoothness_compression", "n/a", None, None, "eV", "the potential gives no stress")
     centre = atoms.positions.mean(axis=0)
     energies, derivative, scale = np.empty(SCALES.size), np.empty(SCALES.size), np.empty(SCALES.size)
     for k, s in enumerate(SCALES):
@@ -245,14 +253,14 @@ def smoothness_compression(calc, atoms: Atoms, rng) -> Check:
             derivative[k] = -float(np.sum(f * (atoms.positions - centre)))
             scale[k] = 1.0
     step = float(SCALES[1] - SCALES[0])
-    jump, _, where = _path_jumps(energies, derivative, step)
-    _, kink, _ = _path_jumps(energies, derivative / scale, step)  # pressure (GPa) or dE/ds (eV)
+    jump, _, where, _ = _path_jumps(energies, derivative, step)
+    _, kink, _, at = _path_jumps(energies, derivative / scale, step)  # pressure (GPa) or dE/ds (eV)
     unit, tol = ("GPa", TOLERANCES["pressure_kink_GPa"]) if periodic else ("eV", TOLERANCES["force_kink"])
     ok = jump <= TOLERANCES["energy_jump"] and kink <= tol
     return Check("smoothness_compression", "pass" if ok else "fail", jump, TOLERANCES["energy_jump"], "eV",
                  f"isotropic scaling {SCALES[0]:g}-{SCALES[-1]:g}: energy jump {jump:.2e} eV (worst at s="
                  f"{SCALES[where]:.3f}), {'pressure' if periodic else 'dE/ds'} kink {kink:.2e} {unit} "
-                 f"(tolerance {tol:g})")
+                 f"(at s={SCALES[at]:.3f}; tolerance {tol:g})")
 
 
 def _shortest(atoms: Atoms) -> float:

@@ -6,8 +6,6 @@ accuracy fit saved, in the model's own environment; seconds. Runs on any data se
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
-
 import numpy as np
 
 from mlffbench.report_text import format_table
@@ -17,11 +15,7 @@ TITLE = "Verification checks of the potentials (pass / fail with the measured nu
 
 
 def jobs(config, dataset, model) -> list[dict]:
-    return [
-        {"task": "accuracy", "split": dataset.base_split, "point": {}},
-        {"kind": "evaluate", "split": dataset.base_split, "point": {}, "after": [0],
-         "inputs": {"settings": asdict(config.tasks.checks)}},
-    ]
+    return common.after_accuracy_fit(dataset, asdict(config.tasks.checks))
 
 
 def resolve(inputs: dict, after_results: list) -> dict:
@@ -31,19 +25,12 @@ def resolve(inputs: dict, after_results: list) -> dict:
 def run(inputs: dict, run_dir) -> dict:
     from mlffbench import datasets, verification
     from mlffbench.data import splits
-    from mlffbench.models.base import load_potential
 
     frames = datasets.load(inputs["dataset"], run_dir)
     test = [frames[i] for i in splits.base(frames, inputs["split"], inputs["seed"]).test]
     n = min(int(inputs["settings"]["frames"]), len(test))
     picks = sorted(set(np.linspace(0, len(test) - 1, n).round().astype(int).tolist()))
-    path = Path(run_dir) / inputs["potential"]
-    if inputs.get("model_python"):  # a family in its own environment: evaluated there, driven from here
-        from mlffbench.models.remote import RemotePotential
-
-        potential = RemotePotential(inputs["model_python"], path)
-    else:
-        potential = load_potential(path)
+    potential = common.open_potential(inputs, run_dir)
     try:
         checked = [{"test_frame": k, "natoms": len(test[k]), "periodic": bool(test[k].pbc.all()),
                     "checks": [c.to_dict() for c in verification.run_checks(potential, test[k], inputs["seed"] + k)]}

@@ -32,3 +32,25 @@ def trained_potential(inputs: dict, after_results: list, what: str) -> dict:
     if fit is None:
         raise RuntimeError(f"the model could not be trained (its accuracy fit failed), so no {what}")
     return {**inputs, "potential": f"models/{inputs['after'][0][:16]}/potential.json"}
+
+
+def after_accuracy_fit(dataset, settings: dict) -> list[dict]:
+    """The specs of an evaluate task on a trained potential: the accuracy fit (planned once when accuracy also
+    runs), then the task's own job with its ``settings``, after it."""
+    return [{"task": "accuracy", "split": dataset.base_split, "point": {}},
+            {"kind": "evaluate", "split": dataset.base_split, "point": {}, "after": [0], "inputs": {"settings": settings}}]
+
+
+def open_potential(inputs: dict, run_dir):
+    """The potential an evaluate job works on: in this process, or for a family with its own environment evaluated
+    there and driven from here (``RemotePotential``; close it when done)."""
+    from pathlib import Path
+
+    path = Path(run_dir) / inputs["potential"]
+    if inputs.get("model_python"):
+        from mlffbench.models.remote import RemotePotential
+
+        return RemotePotential(inputs["model_python"], path)
+    from mlffbench.models.base import load_potential
+
+    return load_potential(path)

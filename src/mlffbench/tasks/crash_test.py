@@ -27,11 +27,7 @@ DEFAULT_TEMPERATURE_K = 300.0
 
 def jobs(config, dataset, model) -> list[dict]:
     """The accuracy fit (planned once when accuracy also runs), then the MD runs with its potential."""
-    return [
-        {"task": "accuracy", "split": dataset.base_split, "point": {}},
-        {"kind": "evaluate", "split": dataset.base_split, "point": {}, "after": [0],
-         "inputs": {"settings": asdict(config.tasks.crash_test)}},
-    ]
+    return common.after_accuracy_fit(dataset, asdict(config.tasks.crash_test))
 
 
 def resolve(inputs: dict, after_results: list) -> dict:
@@ -65,7 +61,6 @@ def run(inputs: dict, run_dir) -> dict:
     from mlffbench import datasets
     from mlffbench.config import CrashTestConfig
     from mlffbench.data import splits
-    from mlffbench.models.base import load_potential
     from mlffbench.observables import md
     from mlffbench.observables.stability import failure
 
@@ -74,13 +69,7 @@ def run(inputs: dict, run_dir) -> dict:
     test = [frames[i] for i in splits.base(frames, inputs["split"], inputs["seed"]).test]
     picks = sorted(set(np.linspace(0, len(test) - 1, min(settings.frames, len(test))).round().astype(int)))
     d_min = settings.min_distance_fraction * shortest_distance(test)
-    path = Path(run_dir) / inputs["potential"]
-    if inputs.get("model_python"):  # a family in its own environment: evaluated there, driven from here
-        from mlffbench.models.remote import RemotePotential
-
-        potential = RemotePotential(inputs["model_python"], path)
-    else:
-        potential = load_potential(path)
+    potential = common.open_potential(inputs, run_dir)
     workdir = Path(run_dir) / "crash_test" / inputs["job_id"]
     workdir.mkdir(parents=True, exist_ok=True)
     runs = []
