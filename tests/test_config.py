@@ -21,7 +21,7 @@ def test_default_is_quick():
     assert config.data.min_length == 7.0
     assert config.split.test_last == 0.1 and isinstance(config.split.test_last, float)
     assert [m.label or m.name for m in config.models] == ["ace-B1", "ace-B2", "mean_energy"]
-    assert config.tasks.enabled() == ["accuracy", "transfer", "learning_curve"]
+    assert config.tasks.enabled() == ["accuracy", "transfer", "learning_curve", "checks", "calibration"]
     assert to_dict(load_config("quick")) == to_dict(config)
 
 

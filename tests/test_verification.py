@@ -32,8 +32,9 @@ class Broken(Calculator):
             s = -s
         elif self.defect == "order":  # the energy depends on which atom comes first
             e += 1e-2 * float(a.positions[0] @ [1.0, 2.0, 3.0])
-        elif self.defect == "noise":
+        elif self.defect == "noise":  # like a threaded float32 sum: a few ulps that differ call to call
             e += 1e-6 * self.rng.normal()
+            f = f + 1e-6 * self.rng.normal(size=f.shape)
         self.results = {"energy": e, "free_energy": e, "forces": f, "stress": s}
 
 

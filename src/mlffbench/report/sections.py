@@ -268,14 +268,15 @@ def calibration_section(run: RunData, numbers: dict) -> str | None:
     ax.set_ylabel("observed fraction (per-atom energy)")
     ax.legend(fontsize=6)
     table = [[r.dataset, r.model, r.train, r.test, r.n_test, 1e3 * r.force_mae, 1e3 * r.energy_rmse,
-              1e3 * r.energy_mean_sigma, r.miscalibration_area, r.nll, r.energy_spearman, r.atom_spearman,
-              r.ood_auc] for r in rows]
+              1e3 * r.energy_mean_sigma, r.miscalibration_area, r.direction, r.nll, r.energy_spearman,
+              r.atom_spearman, r.ood_auc] for r in rows]
     numbers["calibration"] = [asdict(r) for r in rows]
     return (f'<p class="note">{H.esc(calibration.__doc__.split(chr(10) + chr(10))[1])}</p>'
             + H.figure(png_base64(fig), "calibration-curves", "calibration curves (below the diagonal: "
                        "overconfident)")
             + H.table(["data set", "model", "train", "test", "frames", "F MAE meV/Å", "E RMSE meV/atom",
-                       "mean σ_E meV/atom", "miscalibration area", "NLL", "ρ(σ_E, |ΔE|)", "ρ(σ_i, |ΔF_i|)",
+                       "mean σ_E meV/atom", "miscalibration area", "confidence", "NLL", "ρ(σ_E, |ΔE|)",
+                       "ρ(σ_i, |ΔF_i|)",
                        "OOD AUC"], table, elements=[_elements_of(run, row[0]) for row in table]))
 
 

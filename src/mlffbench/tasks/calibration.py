@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from mlffbench.report_text import format_table
 
 TITLE = "Uncertainty calibration: predicted σ vs observed error (in distribution and on unseen groups)"
@@ -56,11 +58,20 @@ class CalibrationRow:
     ood_auc: float | None  # frames of this set vs the in-distribution frames, by mean per-atom σ
     curve: dict
 
+    @property
+    def direction(self) -> str:
+        """"over" (errors outside their σ intervals more often than expected: σ too small), "under" (σ too large),
+        or "" within 0.02 on average over the curve."""
+        gap = float(np.mean(np.subtract(self.curve["observed"], self.curve["expected"])))
+        return "under" if gap > 0.02 else "over" if gap < -0.02 else ""
+
 
 def summarise(results: list[dict]) -> list[CalibrationRow]:
     rows = []
+    from mlffbench.tasks.accuracy import group_order
+
     for r in results:
-        for name, t in r["tests"].items():
+        for name, t in sorted(r["tests"].items(), key=lambda kv: group_order(kv[0])):
             u = t.get("uncertainty") or {}
             if not u:
                 continue
@@ -76,13 +87,13 @@ def summarise(results: list[dict]) -> list[CalibrationRow]:
 def table(rows: list[CalibrationRow]) -> str:
     header = ["data set", "model", "train", "test", "frames", "F MAE", "E RMSE", "mean σ_E", "miscal. area",
               "NLL", "ρ(σ_E,|ΔE|)", "ρ(σ_i,|ΔF_i|)", "OOD AUC"]
-    units = ["", "", "", "", "", "meV/Å", "meV/atom", "meV/atom", "0 ideal", "per frame", "Spearman", "Spearman",
+    units = ["", "", "", "", "", "meV/Å", "meV/atom", "meV/atom", "0 ideal", "per atom", "Spearman", "Spearman",
              "vs train grp"]
     body = [[r.dataset, r.model, r.train, r.test, r.n_test, f"{1e3 * r.force_mae:.1f}", f"{1e3 * r.energy_rmse:.2f}",
-             f"{1e3 * r.energy_mean_sigma:.2f}", f"{r.miscalibration_area:.3f}", f"{r.nll:.2f}",
+             f"{1e3 * r.energy_mean_sigma:.2f}", f"{r.miscalibration_area:.3f} {r.direction}".strip(), f"{r.nll:.2f}",
              f"{r.energy_spearman:.2f}", f"{r.atom_spearman:.2f}", "-" if r.ood_auc is None else f"{r.ood_auc:.2f}"]
             for r in rows]
     return format_table(header, units, body) + (
         "\nenergy calibration per atom (σ of the total energy / N); miscalibration area: mean |observed - expected| "
         "coverage of the central intervals of N(0, σ²); OOD AUC: P(a frame of this set has a larger mean per-atom σ "
-        "than an in-distribution test frame)")
+        "than an in-distribution test frame); over/under: σ too small/too large (overconfident/underconfident)")
