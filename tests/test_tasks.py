@@ -91,6 +91,11 @@ def test_power_law_fit_recovers_exponent():
     law = learning_curve.PowerLaw.fit(n, 3.0 * n**-0.5)
     assert law.b == pytest.approx(-0.5) and law.a == pytest.approx(3.0) and law.r2 == pytest.approx(1.0)
     assert learning_curve.PowerLaw.fit(np.array([5.0, 5.0]), np.array([1.0, 2.0])) is None
+    # the slope's interval: a point on an exact law, covering the true exponent of a noisy one (3 replicates)
+    assert law.b_ci[0] == pytest.approx(-0.5, abs=1e-9) and law.b_ci[1] == pytest.approx(-0.5, abs=1e-9)
+    sizes = np.repeat([10.0, 30.0, 100.0, 300.0], 3)
+    noisy = learning_curve.PowerLaw.fit(sizes, 3.0 * sizes**-0.5 * np.exp(np.random.default_rng(1).normal(0, 0.1, 12)))
+    assert noisy.b_ci[0] < -0.5 < noisy.b_ci[1] and noisy.b_ci[1] - noisy.b_ci[0] < 0.3
 
 
 @pytest.mark.slow

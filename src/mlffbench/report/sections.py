@@ -152,11 +152,14 @@ def learning_section(run: RunData, numbers: dict) -> str | None:
                     "log-log; b = data training rate (MS25), R² of the fit (learned models; baselines in the table)"
                     ) if kept else ""
     rows = [[c.dataset, c.model, ",".join(f"{k}={v}" for k, v in c.sweep.items()) or "-",
-             "/".join(map(str, c.sizes)), "/".join(f"{1e3 * v:.1f}" for v in c.force_mae)]
+             "/".join(map(str, c.sizes)), "/".join(f"{1e3 * v:.1f}" for v in c.force_mae),
+             "/".join(interval_text(ci, 1e3, 1) for ci in c.force_ci),
+             interval_text(c.force.b_ci) if c.force else "-"]
             + [x for law in (c.force, c.energy, c.stress) for x in ((law.b, law.r2) if law else (None, None))]
             for c in run.learning_curve]
-    body += H.table(["data set", "model", "sweep", "frames", "F MAE meV/Å", "b_F", "R²_F", "b_E", "R²_E", "b_S",
-                     "R²_S"], rows, elements=[_elements_of(run, c.dataset) for c in run.learning_curve])
+    body += H.table(["data set", "model", "sweep", "frames", "F MAE meV/Å", "95% CI", "b_F 95% CI", "b_F", "R²_F",
+                     "b_E", "R²_E", "b_S", "R²_S"], rows,
+                    elements=[_elements_of(run, c.dataset) for c in run.learning_curve])
     numbers["learning_curve"] = [asdict(c) for c in run.learning_curve]
     return body
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from mlffbench.errors import ConfigError
 from mlffbench.tasks import common
-from mlffbench.report_text import format_table
+from mlffbench.report_text import format_table, interval_text
 
 TITLE = ("Learning curves: force MAE per training size; b = log-log slope, R² (TM23 Fig 6, "
          "MS25 data training rate)")
@@ -52,6 +52,7 @@ class PowerLaw:
     a: float
     b: float  # exponent: the data training rate
     r2: float
+    b_ci: tuple[float, float] = (float("nan"), float("nan"))  # 95 % interval of b (least squares, t, n - 2 dof)
 
     @classmethod
     def fit(cls, n: np.ndarray, err: np.ndarray) -> "PowerLaw | None":
@@ -63,7 +64,26 @@ class PowerLaw:
         resid = y - (log_a + b * x)
         ss_tot = float(((y - y.mean()) ** 2).sum())
         r2 = 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else float("nan")
-        return cls(math.exp(log_a), float(b), r2)
+        ci = (float("nan"), float("nan"))
+        sxx = float(((x - x.mean()) ** 2).sum())
+        if x.size > 2 and sxx > 0:
+            from scipy.stats import t
+
+            half = t.ppf(0.975, x.size - 2) * math.sqrt(float((resid**2).sum()) / (x.size - 2) / sxx)
+            ci = (float(b - half), float(b + half))
+        return cls(math.exp(log_a), float(b), r2, ci)
+
+
+def _interval(values: np.ndarray, frames_ci: list) -> tuple[float, float]:
+    """95 % interval of a size's mean error: Student t over the replicates when there are several, else the one
+    job's bootstrap interval over its test frames."""
+    ok = values[np.isfinite(values)]
+    if ok.size >= 2:
+        from scipy.stats import t
+
+        half = t.ppf(0.975, ok.size - 1) * ok.std(ddof=1) / math.sqrt(ok.size)
+        return (float(ok.mean() - half), float(ok.mean() + half))
+    return tuple(frames_ci[0]) if frames_ci else (float("nan"), float("nan"))
 
 
 def _mean(values: np.ndarray) -> float:
@@ -80,6 +100,7 @@ class CurveRow:
     sweep: dict
     sizes: list[int]
     force_mae: list[float]  # eV/Å, mean over replicates per size
+    force_ci: list  # 95 % interval per size: t over the replicates (>= 2), else the bootstrap over test frames
     energy_mae: list[float]  # eV/atom
     stress_mae: list[float]  # eV/Å^3
     force: PowerLaw | None
@@ -99,7 +120,10 @@ def summarise(results: list[dict]) -> list[CurveRow]:
                 for q in ("forces", "energy_per_atom", "stress")}
         sizes = sorted({int(v) for v in n})
         mean = {q: [_mean(e[n == s]) for s in sizes] for q, e in errs.items()}
-        rows.append(CurveRow(dataset, element, label, dict(sweep), sizes, mean["forces"], mean["energy_per_atom"],
+        frames_ci = [(r["tests"]["test"]["overall"].get("forces.mae_lo", float("nan")),
+                      r["tests"]["test"]["overall"].get("forces.mae_hi", float("nan"))) for r in rs]
+        ci = [_interval(errs["forces"][n == s], [c for c, m in zip(frames_ci, n == s) if m]) for s in sizes]
+        rows.append(CurveRow(dataset, element, label, dict(sweep), sizes, mean["forces"], ci, mean["energy_per_atom"],
                              mean["stress"], PowerLaw.fit(n, errs["forces"]), PowerLaw.fit(n, errs["energy_per_atom"]),
                              PowerLaw.fit(n, errs["stress"])))
     return rows
@@ -107,11 +131,17 @@ def summarise(results: list[dict]) -> list[CurveRow]:
 
 def table(rows: list[CurveRow]) -> str:
     def law(p):
-        return f"{p.b:+.2f} ({p.r2:.2f})" if p else "-"
+        if not p:
+            return "-"
+        ci = f" [{p.b_ci[0]:+.2f}, {p.b_ci[1]:+.2f}]" if np.isfinite(p.b_ci[0]) else ""
+        return f"{p.b:+.2f}{ci} ({p.r2:.2f})"
 
-    header = ["data set", "model", "sweep", "frames", "F MAE", "b_F (R²)", "b_E (R²)", "b_S (R²)"]
-    units = ["", "", "", "", "meV/Å", "", "", ""]
+    header = ["data set", "model", "sweep", "frames", "F MAE", "F MAE 95% CI", "b_F [95% CI] (R²)", "b_E (R²)",
+              "b_S (R²)"]
+    units = ["", "", "", "", "meV/Å", "meV/Å", "", "", ""]
     body = [[r.dataset, r.model, ",".join(f"{k}={v}" for k, v in r.sweep.items()) or "-",
              "/".join(map(str, r.sizes)), "/".join(f"{1e3 * v:.1f}" for v in r.force_mae),
-             law(r.force), law(r.energy), law(r.stress)] for r in rows]
-    return format_table(header, units, body)
+             "/".join(interval_text(c, 1e3, 1) for c in r.force_ci), law(r.force), law(r.energy), law(r.stress)]
+            for r in rows]
+    return format_table(header, units, body) + ("\nF MAE 95% CI: Student t over the replicates (bootstrap over the "
+                                                "test frames with one replicate); b: least-squares slope interval")
