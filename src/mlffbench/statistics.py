@@ -92,27 +92,29 @@ def subset(sums: Mapping[str, list], frames: np.ndarray) -> dict:
 
 def intervals(record: Mapping, seed: int, frames: np.ndarray | None = None, quantities=QUANTITIES) -> dict:
     """Flat ``{"forces.mae_lo": ., "forces.mae_hi": ., "forces.percent_lo": ., ...}`` of a test set (or of the
-    frames at ``frames``), internal units."""
+    frames at ``frames``), internal units. ``quantities``: record keys, or {name in the output: record key}
+    (e.g. {"forces": "forces:Cu"})."""
     n_all = len(record["group"])
     frames = np.arange(n_all) if frames is None else np.asarray(frames, dtype=int)
     out = {}
     if frames.size < 2:
         return out
-    idx = draws(frames.size, seed)
-    for q in quantities:
-        if q not in record:
+    idx = draws(frames.size, seed)  # one set of draws for every quantity and statistic
+    names = quantities if isinstance(quantities, Mapping) else {q: q for q in quantities}
+    for name, key in names.items():
+        if key not in record:
             continue
-        sums = subset(record[q], frames)
         for stat in STATS:
-            lo, hi = interval(statistic(sums, stat, idx))
-            out[f"{q.replace(':', '.')}.{stat}_lo"], out[f"{q.replace(':', '.')}.{stat}_hi"] = lo, hi
+            out[f"{name}.{stat}_lo"], out[f"{name}.{stat}_hi"] = interval(
+                samples(record, key, stat, seed, frames, idx))
     return out
 
 
 def samples(record: Mapping, quantity: str, stat: str, seed: int, frames: np.ndarray | None = None,
             idx: np.ndarray | None = None) -> np.ndarray:
-    """Bootstrap samples (``N_RESAMPLES``) of one statistic of a stored test set (or of its frames ``frames``);
-    ``idx`` shares the draws with another model scored on the very same frames (paired)."""
+    """Bootstrap samples (``N_RESAMPLES``) of one statistic of a stored test set (or of its frames ``frames``).
+    The draws depend only on ``seed`` and the frame count, so two models scored on the same frames are resampled
+    in pairs; ``idx`` passes draws already made (:func:`draws`) to reuse them."""
     frames = np.arange(len(record["group"])) if frames is None else np.asarray(frames, dtype=int)
     sums = subset(record[quantity], frames)
     return statistic(sums, stat, draws(frames.size, seed) if idx is None else idx)

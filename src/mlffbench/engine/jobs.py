@@ -91,9 +91,8 @@ def score_test(predicted: list, test: list, path_groups: list[str] = (), seed: i
     if len({s for f in test for s in f.get_chemical_symbols()}) > 1:
         out["by_element"] = {}
         for el, v in metrics.score_by_element(predicted, test).items():
-            ci = statistics.intervals(per_frame, seed, quantities=(f"forces:{el}",))
-            out["by_element"][el] = {**metrics.flatten(v), **{k.replace(f"forces.{el}.", "forces."): x
-                                                               for k, x in ci.items()}}
+            out["by_element"][el] = {**metrics.flatten(v),
+                                     **statistics.intervals(per_frame, seed, quantities={"forces": f"forces:{el}"})}
     paths = path_barriers(predicted, test, path_groups)
     if paths:
         out["paths"] = paths

@@ -142,7 +142,7 @@ def _brief(flat: dict) -> dict:
     return {"force_mae": flat["forces.mae"], "force_percent": flat["forces.percent"],
             "energy_mae": flat["energy_per_atom.mae"], "energy_percent": flat["energy_per_atom.percent"],
             "stress_percent": flat["stress.percent"], "n_test": int(flat["energy_per_atom.n"]),
-            "force_mae_ci": (flat.get("forces.mae_lo", float("nan")), flat.get("forces.mae_hi", float("nan")))}
+            "force_mae_ci": intervals(flat)["force_mae"]}
 
 
 def table(rows: list[AccuracyRow]) -> str:

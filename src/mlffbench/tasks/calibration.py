@@ -17,12 +17,9 @@ TITLE = "Uncertainty calibration: predicted σ vs observed error (in distributio
 
 
 def refuse(config, dataset) -> str | None:
-    c = config.tasks.calibration
-    missing = [g for g in [*c.train_groups(), *c.test] if g not in dataset.groups]
-    if missing:
-        return (f"tasks.calibration: group(s) {missing} not in data set '{dataset.name}' "
-                f"(groups: {', '.join(dataset.groups)})")
-    return None
+    from mlffbench.tasks.transfer import missing_groups
+
+    return missing_groups(config.tasks.calibration, dataset, "tasks.calibration")
 
 
 def refuse_model(model) -> str | None:

@@ -13,11 +13,15 @@ MUST_APPLY = True
 
 
 def refuse(config, dataset) -> str | None:
-    t = config.tasks.transfer
-    for key, groups in (("train", t.train_groups()), ("test", list(t.test))):
+    return missing_groups(config.tasks.transfer, dataset, "tasks.transfer")
+
+
+def missing_groups(hold_out, dataset, where: str) -> str | None:
+    """Why a group hold-out (``TransferConfig``: train/test groups) cannot run on ``dataset``, else None."""
+    for key, groups in (("train", hold_out.train_groups()), ("test", list(hold_out.test))):
         missing = [g for g in groups if g not in dataset.groups]
         if missing:
-            return (f"tasks.transfer.{key}: group(s) {missing} not in data set '{dataset.name}' "
+            return (f"{where}.{key}: group(s) {missing} not in data set '{dataset.name}' "
                     f"(groups: {', '.join(dataset.groups)})")
     return None
 
