@@ -6,7 +6,11 @@ info numbers (log marginal likelihood, sparse set size, ...) and the params; and
 generated trajectory file. Costs (wall times, memory) are not results and are skipped. Older stores keyed groups as
 ``by_temperature`` and data sets as ``element``; both spellings are read.
 
-    .venv/bin/python benchmarks/compare_runs.py runs/quick-before runs/quick-after [--rtol 0]
+    .venv/bin/python benchmarks/compare_runs.py runs/quick-before runs/quick-after [--rtol 0] [--added-ok]
+
+``--added-ok``: a change that adds results (new values such as confidence intervals, jobs of a new task) is
+compared on what the before run has; values and jobs only in the after run are counted as added, not as
+differences (values or jobs that disappeared still are).
 """
 
 from __future__ import annotations
@@ -86,9 +90,11 @@ def main(argv=None) -> int:
     ap.add_argument("before", type=Path)
     ap.add_argument("after", type=Path)
     ap.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0: bit-identical)")
+    ap.add_argument("--added-ok", action="store_true", help="values and jobs only in AFTER are additions")
     args = ap.parse_args(argv)
     before, after = fit_results(args.before), fit_results(args.after)
-    only = sorted(set(before) ^ set(after))
+    only = sorted(set(before) - set(after)) if args.added_ok else sorted(set(before) ^ set(after))
+    added_jobs, added_values = len(set(after) - set(before)), 0
     compared = differ = 0
     worst = (0.0, None)
     mismatches = []
@@ -96,7 +102,11 @@ def main(argv=None) -> int:
         a, b = numbers(before[key]), numbers(after[key])
         if before[key].get("params") != after[key].get("params"):
             mismatches.append(f"{key}: params differ")
-        for name in sorted(set(a) | set(b)):
+        names = sorted(set(a) | set(b))
+        if args.added_ok:
+            added_values += len(set(b) - set(a))
+            names = sorted(a)
+        for name in names:
             compared += 1
             if not same(a.get(name), b.get(name), args.rtol):
                 differ += 1
@@ -114,6 +124,8 @@ def main(argv=None) -> int:
     print(f"result values compared: {compared}; different: {differ} (rtol {args.rtol:g}); "
           f"largest relative difference: {worst[0]:.3g}" + (f" ({worst[1]})" if worst[1] else ""))
     print(f"trajectory files: {len(hb)} before, {len(ha)} after, {files_same} byte-identical")
+    if args.added_ok:
+        print(f"added in the after run: {added_values} values of matched jobs, {added_jobs} jobs")
     for line in only[:10]:
         print(f"  only in one run: {line}")
     for line in mismatches:

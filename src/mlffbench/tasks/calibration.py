@@ -14,6 +14,8 @@ import numpy as np
 from mlffbench.report_text import format_table
 
 TITLE = "Uncertainty calibration: predicted σ vs observed error (in distribution and on unseen groups)"
+#: a hold-out that no data set of the run can make is a config error (a mistyped group), as for transfer
+MUST_APPLY = True
 
 
 def refuse(config, dataset) -> str | None:
