@@ -291,7 +291,7 @@ def main(argv=None) -> int:
                      temperatures={k: TM23_FRACTIONS[k] for k in labels})
     try:
         cfg.check("bench")
-        sample.resolve_elements(cfg, labeler)  # unknown or uncovered metal -> one-line error
+        sample.resolve_elements(cfg)  # unknown or uncovered metal -> one-line error
     except MlffbenchError as exc:
         sys.exit(f"bench_generate: {exc}")
     lmp = find_lmp(args.lmp)

@@ -109,10 +109,10 @@ def test_prototype_shapes(lattice, natoms):
 
 
 def test_prototype_unsupported_lattice():
-    with pytest.raises(MlffbenchError, match="alpha_Mn"):
-        build.prototype("Mn", "alpha_Mn", 8.9)
-    with pytest.raises(MlffbenchError):
-        build.relax_ground_state("Mn", make_labeler("emt").calculator(["Cu"]))  # Mn's ground state is alpha_Mn
+    with pytest.raises(MlffbenchError, match="beta_Sn"):
+        build.prototype("Sn", "beta_Sn", 5.8)
+    with pytest.raises(Exception):
+        build.relax_ground_state("Mn", make_labeler("emt").calculator(["Cu"]))  # EMT has no Mn parameters
 
 
 def test_initial_guess_conserves_volume_between_prototypes():

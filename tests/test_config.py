@@ -122,7 +122,6 @@ def test_from_dict_rejects_unknown_keys_with_dotted_path(data, key):
         ({"data": {"frames_per_temperature": True}}, "data.frames_per_temperature"),  # bool is not an int
         ({"data": {"min_length": "7"}}, "data.min_length"),
         ({"data": {"elements": 5}}, "data.elements"),
-        ({"data": {"temperatures": {"cold": "x"}}}, "data.temperatures.cold"),
         ({"seed": "0"}, "seed"),
         ({"models": {"name": "labeler"}}, "models"),
         ({"models": [{"label": "x"}]}, "models[0].name"),  # required key missing
@@ -144,6 +143,7 @@ def test_from_dict_rejects_wrong_types(data, key):
         ({"data": {"interval_fs": 12}}, "data.interval_fs"),
         ({"data": {"temperatures": {}}}, "data.temperatures"),
         ({"data": {"temperatures": {"cold": 0}}}, "data.temperatures.cold"),
+        ({"data": {"temperatures": {"cold": "x"}}}, "data.temperatures.cold"),  # a string, but no temperature
         ({"data": {"elements": "all"}}, "data.elements"),
         ({"split": {"test_last": 1.0}}, "split.test_last"),
         ({"split": {"test_last": 0}}, "split.test_last"),

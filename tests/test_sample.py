@@ -213,12 +213,12 @@ def test_element_resolution():
     assert covered == [el for el in elements_db.TM23 if el in set(covered)]  # TM23 order
     assert "Cu" in covered and "Os" not in covered and "Mn" not in covered
     assert sample.covered_elements(emt) == ["Ag", "Au", "Cu", "Ni", "Pd", "Pt"]
-    assert sample.resolve_elements(DataConfig(elements="covered", labeler="emt"), emt) == sample.covered_elements(emt)
-    assert sample.resolve_elements(DataConfig(elements=["Cu", "Ni"]), lammps) == ["Cu", "Ni"]
+    assert sample.resolve_elements(DataConfig(elements="covered", labeler="emt")) == sample.covered_elements(emt)
+    assert sample.resolve_elements(DataConfig(elements=["Cu", "Ni"])) == ["Cu", "Ni"]
     with pytest.raises(MlffbenchError, match="Fe"):
-        sample.resolve_elements(DataConfig(elements=["Fe"], labeler="emt"), emt)
+        sample.resolve_elements(DataConfig(elements=["Fe"], labeler="emt"))
     with pytest.raises(MlffbenchError, match="Os"):
-        sample.resolve_elements(DataConfig(elements=["Os"]), lammps)
+        sample.resolve_elements(DataConfig(elements=["Os"]))
 
 
 def test_generate_refuses_unlabelable_element_before_writing(tmp_path):

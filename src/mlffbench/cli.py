@@ -232,6 +232,8 @@ def _cmd_potentials(args) -> int:
             p = pots.POTENTIALS[pots.DEFAULT_POTENTIAL[el]]
             print(f"{el:<5} {p.id:<20} {p.pair_style:<12} {p.file or p.library:<24} {p.citation}")
     print("\nnot covered: " + "; ".join(f"{el} ({why})" for el, why in pots.UNCOVERED_TM23.items()))
+    print("every metal (all 43): labeler {name: universal, model: sevennet | chgnet}, a pretrained universal potential "
+          "as a surrogate for DFT (README, 'Every metal'); e.g. labeler: [lammps, {name: universal}]")
     return 0
 
 

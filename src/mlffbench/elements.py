@@ -19,7 +19,7 @@ values are kept as printed in the raw tables below.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
 from mlffbench.errors import DataError
@@ -30,6 +30,8 @@ TM23_MELT_SOURCE = "TM23 Table S2"
 TM23_SG_SOURCE = "TM23 Table S2"
 METAL43_SOURCE = "Metal-43 SI Table 1"
 METAL43_DERIVED_MELT_SOURCE = "Metal-43 SI Table 1, 1.2T_c column / 1.2"
+#: Metal-43 SI Table 1's temperature columns, in table order
+METAL43_COLUMNS = ("300K", "0.5T_c", "T_c", "1.2T_c")
 N_D_SOURCE = "NIST ground-state configuration"
 
 
@@ -57,6 +59,10 @@ class Element:
     tm23_min_kpoint_density: float | None  # TM23 Table S1, 1/Å
     metal43_potcar: str | None  # Metal-43 Table 1 POTCAR, as printed
     notes: str
+    #: Metal-43 Table 1 AIMD temperatures as printed (K), by column; None = blank cell (no run at it)
+    metal43_temperatures: dict = field(default_factory=dict)
+    #: Metal-43's T_c (its melting temperature): the printed T_c, else the 1.2T_c column / 1.2; None for Hg
+    t_c: float | None = None
 
 
 # --- TM23 Table S2 (row order = TM23 order): symbol, mp-id, space group, melting point (K) ---
@@ -258,7 +264,7 @@ _NOTES: dict[str, str] = {
 def _build() -> dict[str, Element]:
     tm23 = {row[0]: row for row in _TM23_S2}
     out: dict[str, Element] = {}
-    for symbol, m43_mp, m43_sg, _half, m43_tc, m43_12tc, potcar in _METAL43_T1:
+    for symbol, m43_mp, m43_sg, m43_half, m43_tc, m43_12tc, potcar in _METAL43_T1:
         z, group, period, config, n_d = _ATOMS[symbol]
         if symbol in tm23:  # TM23 wins
             _, mp_id, sg, t_melt = tm23[symbol]
@@ -293,6 +299,8 @@ def _build() -> dict[str, Element]:
             tm23_min_kpoint_density=kdens,
             metal43_potcar=potcar,
             notes=_NOTES.get(symbol, ""),
+            metal43_temperatures=dict(zip(METAL43_COLUMNS, (300, m43_half, m43_tc, m43_12tc))),
+            t_c=float(m43_tc) if m43_tc is not None else (m43_12tc / 1.2 if m43_12tc is not None else None),
         )
     return out
 

@@ -56,18 +56,28 @@ class SplitConfig:
             raise ConfigError(f"{where}.test_fraction: must lie in (0, 1), got {self.test_fraction}")
 
 
+#: ``elements`` keywords of a ``generate`` entry: which metals, among those a labeler covers and we can build
+ELEMENT_SETS = ("covered", "tm23", "metal43")
+
+
 @dataclass
 class DataConfig:
     """The ``generate`` data-set source: the TM23 data protocol (Methods IV.A), one data set per element, named by
-    its symbol (``<name>-<symbol>`` when ``name`` is set). Defaults are the paper's except the number of frames."""
+    its symbol (``<name>-<symbol>`` when ``name`` is set). Defaults are the paper's except the number of frames.
+
+    ``elements``: symbols, or ``covered`` (every TM23 metal a labeler covers), ``tm23`` (all 27) or ``metal43``
+    (all 43). ``labeler``: one labeler, or a preference list (each element takes the first that covers it);
+    ``element_labelers``: {symbol: labeler} overrides both. ``temperatures``: label -> a fraction of T_melt, or
+    any form of ``mlffbench.data.temperatures`` (fraction of T_c, kelvin, a Metal-43 Table 1 column)."""
 
     source: str = "generate"
     name: str | None = None  # prefix of the data-set names (needed when two generate entries share elements)
-    elements: list[str] | str = "covered"  # list of symbols, or "covered" = every TM23 metal the labeler covers
-    labeler: str | dict = "lammps"
+    elements: list[str] | str = "covered"
+    labeler: str | dict | list[str | dict] = "lammps"
+    element_labelers: dict[str, str | dict] = field(default_factory=dict)
     relabel: str | dict | None = None  # optional second labeler applied to every frame
     min_length: float = 7.0  # Å, every supercell lattice vector at least this long
-    temperatures: dict[str, float] = field(default_factory=lambda: dict(TM23_FRACTIONS))  # label -> x T_melt
+    temperatures: dict[str, float | str] = field(default_factory=lambda: dict(TM23_FRACTIONS))
     frames_per_temperature: int = 100  # paper: 1000
     equilibration_fs: float = 5000.0
     interval_fs: float = 50.0
@@ -78,11 +88,20 @@ class DataConfig:
     #: fields that are not part of the generation protocol (they do not change the frames)
     NOT_PROTOCOL = ("source", "name", "split")
 
-    def protocol(self) -> dict:
-        """The fields that determine the generated frames (the data job's inputs)."""
-        return {k: v for k, v in to_dict(self).items() if k not in self.NOT_PROTOCOL}
+    def protocol(self, element: str | None = None) -> dict:
+        """The fields that determine the generated frames (the data job's inputs); with ``element``, its own:
+        ``labeler`` the one labeler that labels it (no preference list, no per-element map)."""
+        out = {k: v for k, v in to_dict(self).items() if k not in self.NOT_PROTOCOL}
+        if element is not None:
+            out["labeler"] = self.labeler_for(element)
+            out.pop("element_labelers")
+        elif not self.element_labelers:
+            out.pop("element_labelers")  # keeps the inputs (and job keys) of configs from before the field
+        return out
 
     def check(self, where: str) -> None:
+        from mlffbench.data import temperatures
+
         check_source(where, self.source, "generate")
         if self.name is not None:
             check_name(where, "name", self.name)
@@ -99,20 +118,55 @@ class DataConfig:
         if abs(steps - round(steps)) > 1e-9:
             raise ConfigError(f"{where}.interval_fs: {self.interval_fs} is not a multiple of timestep_fs {self.timestep_fs}")
         if not self.temperatures:
-            raise ConfigError(f"{where}.temperatures: needs at least one label: fraction of T_melt")
-        for name, fraction in self.temperatures.items():
-            positive(where, f"temperatures.{name}", fraction)
+            raise ConfigError(f"{where}.temperatures: needs at least one label: {temperatures.FORMS}")
+        for name, value in self.temperatures.items():
+            temperatures.check(f"{where}.temperatures.{name}", value)
         if isinstance(self.elements, list) and not self.elements:
-            raise ConfigError(f"{where}.elements: an empty list; give symbols or 'covered'")
-        if isinstance(self.elements, str) and self.elements != "covered":
-            raise ConfigError(f"{where}.elements: a list of symbols or 'covered', got '{self.elements}'")
+            raise ConfigError(f"{where}.elements: an empty list; give symbols or one of {', '.join(ELEMENT_SETS)}")
+        if isinstance(self.elements, str) and self.elements not in ELEMENT_SETS:
+            raise ConfigError(f"{where}.elements: a list of symbols or one of {', '.join(ELEMENT_SETS)}, "
+                              f"got '{self.elements}'")
+        if isinstance(self.labeler, list) and not self.labeler:
+            raise ConfigError(f"{where}.labeler: an empty preference list")
         self.check_labelers(where)
 
-    def reference(self) -> dict:
-        """Spec of the labeler whose labels the data carry: the relabeler when there is one."""
+    def labeler_specs(self) -> list:
+        """The preference list of labeler specs (one entry when ``labeler`` is a single labeler)."""
+        return list(self.labeler) if isinstance(self.labeler, list) else [self.labeler]
+
+    def labeler_for(self, element: str):
+        """The labeler spec (as configured) that labels ``element``: its ``element_labelers`` entry, else the first
+        of the preference list that covers it; None when none does."""
+        from mlffbench.data.labelers import make_labeler
+
+        if element in self.element_labelers:
+            return self.element_labelers[element]
+        specs = self.labeler_specs()
+        if len(specs) == 1:
+            return specs[0] if make_labeler(specs[0]).supports([element]) else None
+        return next((spec for spec in specs if make_labeler(spec).supports([element])), None)
+
+    def element_list(self) -> list[str]:
+        """The configured elements: the list, or every metal of the named set that a labeler covers and whose
+        ground-state prototype ``mlffbench.data.build`` can make (``covered``: the TM23 metals)."""
+        from mlffbench import elements as elements_db
+        from mlffbench.data import build
+
+        if isinstance(self.elements, list):
+            return list(self.elements)
+        pool = elements_db.METAL43 if self.elements == "metal43" else elements_db.TM23
+        return [el for el in pool if elements_db.get(el).lattice in build.BUILDABLE
+                and self.labeler_for(el) is not None]
+
+    def reference(self, element: str | None = None) -> dict:
+        """Spec of the labeler whose labels the data carry: the relabeler when there is one, else the labeler of
+        ``element`` (or the one labeler)."""
         from mlffbench.data.labelers import labeler_spec
 
-        return labeler_spec(self.relabel or self.labeler)
+        if self.relabel:
+            return labeler_spec(self.relabel)
+        spec = self.labeler_for(element) if element is not None else self.labeler_specs()[0]
+        return labeler_spec(spec)
 
     def check_labelers(self, where: str) -> None:
         """Labelers must exist and cover every listed element (no LAMMPS is started for this)."""
@@ -120,24 +174,36 @@ class DataConfig:
         from mlffbench.data.labelers import make_labeler
         from mlffbench.errors import MlffbenchError
 
-        labelers = {}
-        for key in ("labeler", "relabel"):
-            spec = getattr(self, key)
-            if spec is None:
-                continue
+        specs = [(f"labeler[{i}]" if isinstance(self.labeler, list) else "labeler", spec)
+                 for i, spec in enumerate(self.labeler_specs())]
+        specs += [(f"element_labelers.{el}", spec) for el, spec in self.element_labelers.items()]
+        if self.relabel is not None:
+            specs.append(("relabel", self.relabel))
+        for key, spec in specs:
             try:
-                labelers[key] = make_labeler(spec)
+                make_labeler(spec)
             except (MlffbenchError, TypeError) as exc:
                 raise ConfigError(f"{where}.{key}: {exc}") from None
+        for el in self.element_labelers:
+            try:
+                elements_db.get(el)
+            except MlffbenchError as exc:
+                raise ConfigError(f"{where}.element_labelers.{el}: {exc}") from None
+        relabeler = make_labeler(self.relabel) if self.relabel is not None else None
         if isinstance(self.elements, list):
             for i, el in enumerate(self.elements):
                 try:
                     elements_db.get(el)
                 except MlffbenchError as exc:
                     raise ConfigError(f"{where}.elements[{i}]: {exc}") from None
-                for key, labeler in labelers.items():
-                    if not labeler.supports([el]):
-                        raise ConfigError(f"{where}.elements[{i}]: {key} '{labeler.name}' cannot label {el}")
+                spec = self.labeler_for(el)
+                if spec is None:
+                    names = ", ".join(make_labeler(s).name for s in self.labeler_specs())
+                    raise ConfigError(f"{where}.elements[{i}]: labeler '{names}' cannot label {el}")
+                if el in self.element_labelers and not make_labeler(spec).supports([el]):
+                    raise ConfigError(f"{where}.element_labelers.{el}: '{make_labeler(spec).name}' cannot label {el}")
+                if relabeler is not None and not relabeler.supports([el]):
+                    raise ConfigError(f"{where}.elements[{i}]: relabel '{relabeler.name}' cannot label {el}")
 
 
 @dataclass

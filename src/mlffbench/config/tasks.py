@@ -9,7 +9,7 @@ from mlffbench.config.schema import positive, value_key
 from mlffbench.errors import ConfigError
 
 TASKS = ("accuracy", "transfer", "learning_curve", "grid", "size_extensivity", "observables", "crash_test", "checks",
-         "calibration")
+         "calibration", "electronic")
 
 
 @dataclass
@@ -200,6 +200,55 @@ class ChecksConfig:
         positive(where, "frames", self.frames)
 
 
+# gaussian = GPAW's Methfessel-Paxton order 0; methfessel-paxton = order 1
+SMEARING_METHODS = ("fermi-dirac", "gaussian", "methfessel-paxton")
+SENSITIVITY_STEP = 0.2  # eV: the sensitivity is |S(+step) - S(-step)| / (2 step)
+
+
+@dataclass
+class ElectronicConfig:
+    """Metal-43 SI Figs 11-18 (``mlffbench.experiments.electronic``): per elemental data set, one GPAW SCF of the
+    element's primitive ground-state cell per smearing ``methods`` at ``width_eV``, then the sum of eigenvalues
+    below the Fermi level shifted over ``shifts`` ([min, max, n] eV). Plane waves ``ecut`` eV, k-points from
+    ``kspacing`` (1/Å incl. 2π), ``mpi_ranks`` GPAW processes; ``lattice``: ase (ASE reference states) or gpaw
+    (GPAW-relaxed volume); ``timeout_s`` per element. No model is needed."""
+
+    methods: list[str] = field(default_factory=lambda: list(SMEARING_METHODS))
+    width_eV: float = 0.1
+    shifts: list[float] = field(default_factory=lambda: [-1.0, 1.0, 41])
+    ecut: float = 300.0
+    kspacing: float = 0.2  # 1/Å incl. 2π: fcc Al/Pt 14x14x14, bcc W 15x15x15 (the DOS at E_F needs dense k)
+    mpi_ranks: int = 2
+    lattice: str = "ase"
+    timeout_s: float = 3600.0
+
+    def check(self, where: str) -> None:
+        if not self.methods:
+            raise ConfigError(f"{where}.methods: needs at least one smearing method (known: "
+                              f"{', '.join(SMEARING_METHODS)})")
+        for i, name in enumerate(self.methods):
+            if name not in SMEARING_METHODS:
+                raise ConfigError(f"{where}.methods[{i}]: unknown smearing method '{name}' (known: "
+                                  f"{', '.join(SMEARING_METHODS)})")
+        if len(set(self.methods)) != len(self.methods):
+            raise ConfigError(f"{where}.methods: each method once, got {self.methods}")
+        if not 0 < self.width_eV <= 2:
+            raise ConfigError(f"{where}.width_eV: the smearing width must be in (0, 2] eV, got {self.width_eV}")
+        if len(self.shifts) != 3:
+            raise ConfigError(f"{where}.shifts: [min, max, n] (eV, eV, points), got {self.shifts}")
+        lo, hi, n = self.shifts
+        if not lo <= -SENSITIVITY_STEP < SENSITIVITY_STEP <= hi:
+            raise ConfigError(f"{where}.shifts: needs min <= -{SENSITIVITY_STEP:g} and max >= "
+                              f"{SENSITIVITY_STEP:g} eV (the sensitivity's step), got [{lo}, {hi}]")
+        if n != int(n) or n < 3:
+            raise ConfigError(f"{where}.shifts: the number of points (third value) must be an integer >= 3, got {n}")
+        for key in ("ecut", "kspacing", "mpi_ranks", "timeout_s"):
+            positive(where, key, getattr(self, key))
+        if self.lattice not in ("ase", "gpaw"):
+            raise ConfigError(f"{where}.lattice: must be 'ase' (ASE reference states) or 'gpaw' (GPAW-relaxed "
+                              f"volume), got '{self.lattice}'")
+
+
 @dataclass
 class TasksConfig:
     """Which protocols run (TM23: accuracy, transfer, learning curve, grid search; MS25: size extensivity). A
@@ -215,6 +264,7 @@ class TasksConfig:
     crash_test: CrashTestConfig | None = None
     checks: ChecksConfig | None = None
     calibration: CalibrationConfig | None = None
+    electronic: ElectronicConfig | None = None
 
     def check(self, where: str, labels: list[str]) -> None:
         """Checks that need no data; the data-set dependent ones (groups, sizes) run at planning."""
@@ -234,6 +284,8 @@ class TasksConfig:
             self.checks.check(f"{where}.checks")
         if self.calibration is not None:
             self.calibration.check(f"{where}.calibration")
+        if self.electronic is not None:
+            self.electronic.check(f"{where}.electronic")
 
     def enabled(self) -> list[str]:
         return [t for t in TASKS if getattr(self, t) not in (None, False)]

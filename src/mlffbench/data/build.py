@@ -1,9 +1,12 @@
 """Ground-state cells relaxed with the labeler itself, TM23 supercells and the single vacancy.
 
-Only the lattice prototypes whose atoms all sit on symmetry-fixed sites are built here (fcc, bcc, hcp, omega,
-simple hexagonal): their relaxation is exactly a minimisation over lattice parameters, so we minimise the
-labeler's energy over (a) or (a, c) with fixed fractional coordinates and report the residual stress.
-The initial guesses come from ``ase.data.reference_states`` and are only starting points.
+Prototypes whose atoms all sit on symmetry-fixed sites (fcc, bcc, hcp, omega, simple hexagonal) relax exactly by a
+minimisation over lattice parameters, so we minimise the labeler's energy over (a) or (a, c) with fixed
+fractional coordinates and report the residual stress. The initial guesses come from ``ase.data.reference_states``
+and are only starting points. Two ground states have atoms on general positions (``COMPLEX``: alpha-Mn, alpha-Ga):
+they are built from their experimental structures and relaxed by one isotropic scale only (internal coordinates
+and axial ratios stay experimental; the residual stress and forces are what that approximation leaves, and the MD
+that follows relaxes the internal coordinates at temperature).
 """
 
 from __future__ import annotations
@@ -20,11 +23,27 @@ from scipy.optimize import minimize
 from mlffbench import elements as elements_db
 from mlffbench.errors import MlffbenchError
 
-BUILDABLE = ("fcc", "bcc", "hcp", "omega", "simple_hexagonal")
+#: lattice -> (space group number, experimental cell lengths (Å), Wyckoff representatives, source)
+COMPLEX = {
+    "alpha_Mn": (217, (8.911, 8.911, 8.911),
+                 ((0, 0, 0), (0.31787, 0.31787, 0.31787), (0.35706, 0.35706, 0.03457), (0.08958, 0.08958, 0.28194)),
+                 "alpha-Mn, I-43m, 58 atoms: Lawson, Larson, Aronson et al., J. Appl. Phys. 76, 7049 (1994)"),
+    "Cmce": (64, (4.5192, 7.6586, 4.5258), ((0, 0.1549, 0.0810),),
+             "alpha-Ga, Cmce (Cmca), 8 atoms: Sharma and Donohue, Z. Kristallogr. 117, 293 (1962)"),
+}
+BUILDABLE = ("fcc", "bcc", "hcp", "omega", "simple_hexagonal", *COMPLEX)
 
 
 def prototype(symbol: str, lattice: str, a: float, c: float | None = None) -> Atoms:
-    """Conventional cell of ``lattice``: cubic for fcc/bcc, hexagonal for hcp/omega/simple hexagonal."""
+    """Conventional cell of ``lattice``: cubic for fcc/bcc, hexagonal for hcp/omega/simple hexagonal; a ``COMPLEX``
+    structure scaled so that its first cell length is ``a``."""
+    if lattice in COMPLEX:
+        from ase.spacegroup import crystal
+
+        number, lengths, basis, _ = COMPLEX[lattice]
+        scale = a / lengths[0]
+        return crystal([symbol] * len(basis), basis, spacegroup=number,
+                       cellpar=[*(scale * x for x in lengths), 90, 90, 90])
     if lattice in ("fcc", "bcc"):
         return bulk(symbol, lattice, a=a, cubic=True)
     if lattice == "hcp":
@@ -42,6 +61,8 @@ def prototype(symbol: str, lattice: str, a: float, c: float | None = None) -> At
 
 def initial_guess(symbol: str, lattice: str) -> tuple[float, float | None]:
     """Starting lattice parameters (Å) from ASE's reference states, converted between prototypes by volume."""
+    if lattice in COMPLEX:
+        return COMPLEX[lattice][1][0], None
     ref = reference_states[atomic_numbers[symbol]] or {}
     if ref.get("symmetry") == lattice and "a" in ref:
         a = ref["a"]

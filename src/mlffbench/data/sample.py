@@ -25,24 +25,23 @@ from ase import Atoms
 from mlffbench import elements as elements_db
 from mlffbench import frames as fr
 from mlffbench.config import DataConfig
-from mlffbench.data import build
+from mlffbench.data import build, temperatures
 from mlffbench.data.io import read_frames, write_frames
 from mlffbench.data.labelers import Labeler, NVTSpec, make_labeler
 
 
 def covered_elements(labeler: Labeler) -> list[str]:
     """TM23 metals this labeler can label and whose ground-state prototype we can build."""
-    return [
-        el for el in elements_db.TM23
-        if labeler.supports([el]) and elements_db.get(el).lattice in build.BUILDABLE
-    ]
+    return [el for el in elements_db.TM23
+            if labeler.supports([el]) and elements_db.get(el).lattice in build.BUILDABLE]
 
 
-def resolve_elements(cfg: DataConfig, labeler: Labeler) -> list[str]:
-    if cfg.elements == "covered":
-        return covered_elements(labeler)
-    cfg.check_labelers("data")  # the config's own check: known symbols, labelers that can label them
-    return list(cfg.elements)
+def resolve_elements(cfg: DataConfig) -> list[str]:
+    """The entry's elements (named sets resolved against its labelers); a listed element no labeler covers is a
+    ConfigError."""
+    if isinstance(cfg.elements, list):
+        cfg.check_labelers("data")  # the config's own check: known symbols, labelers that can label them
+    return cfg.element_list()
 
 
 def element_seed(seed: int, *parts: str) -> int:
@@ -86,7 +85,8 @@ def start_trajectory(
     """Run one NVT trajectory at ``cfg.temperatures[label]`` x T_melt now; the returned function gives its
     frames (relabelled if asked) with the TM23 metadata on every frame."""
     t_melt = elements_db.get(element).t_melt
-    target = cfg.temperatures[label] * t_melt
+    target = temperatures.kelvin(cfg.temperatures[label], element)
+    kind, number = temperatures.parse(cfg.temperatures[label])
     spec = NVTSpec(
         temperature=target, n_frames=cfg.frames_per_temperature, timestep_fs=cfg.timestep_fs,
         interval_fs=cfg.interval_fs, equilibration_fs=cfg.equilibration_fs,
@@ -110,7 +110,9 @@ def start_trajectory(
                 fr.TARGET_TEMPERATURE: float(target),
                 fr.TRAJECTORY: f"{element}_{label}",
                 "t_melt": float(t_melt),
-                "temperature_fraction": float(cfg.temperatures[label]),
+                # TM23 fractions keep the key they always had; other forms state their rule
+                **({"temperature_fraction": float(number)} if kind == "t_melt"
+                   else {"temperature_spec": temperatures.describe(cfg.temperatures[label])}),
             })
         return frames
 
@@ -128,10 +130,10 @@ def generate(cfg: DataConfig, out: str | Path, seed: int = 0, progress=None) -> 
     ``progress(element, label, seconds)`` is called after each trajectory (for progress bars).
     """
     out = Path(out)
-    labeler = make_labeler(cfg.labeler)
     relabeler = make_labeler(cfg.relabel) if cfg.relabel else None
     summary = {}
-    for element in resolve_elements(cfg, labeler):
+    for element in resolve_elements(cfg):
+        labeler = make_labeler(cfg.labeler_for(element))
         summary[element] = generate_element(element, cfg, out, labeler, relabeler, seed, progress)
     _write_json(out / "summary.json", summary)
     return summary
@@ -156,7 +158,7 @@ def generate_element(element, cfg, out, labeler, relabeler, seed, progress=None)
     started = {}
     with ThreadPoolExecutor(max_workers=1) as post:
         pending = {}
-        for label in cfg.temperatures:
+        for label in temperatures.for_element(cfg.temperatures, element):
             path = trajectory_path(out, element, label)
             started[label] = time.perf_counter()
             frames = read_frames(path) if path.exists() else []
@@ -196,7 +198,10 @@ def _done(value) -> Future:
 
 
 def _fingerprint(element: str, cfg: DataConfig, seed: int) -> str:
-    blob = json.dumps({"element": element, "data": asdict(cfg), "seed": seed}, sort_keys=True, default=str)
+    data = asdict(cfg)
+    if not data["element_labelers"]:
+        del data["element_labelers"]  # the fingerprints of configs from before the field stay valid
+    blob = json.dumps({"element": element, "data": data, "seed": seed}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

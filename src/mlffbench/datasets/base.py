@@ -41,6 +41,7 @@ class DataSummary:
     uniform: bool  # every frame has the same atoms in the same order (one molecule or one cell)
     n_frames: int
     shortest_distance: float | None = None  # Å, over every frame; None: not known at planning (generated data)
+    reference: dict | None = None  # spec of the labeler that made the labels, when known
 
 
 @dataclass
@@ -84,7 +85,7 @@ class DataSet:
 
     def summary(self) -> DataSummary:
         return DataSummary(self.name, tuple(self.elements), self.periodic, self.has_stress, self.uniform,
-                           self.n_frames, self.shortest_distance)
+                           self.n_frames, self.shortest_distance, self.reference)
 
     def describe(self) -> dict:
         """JSON-able description stored in the run's provenance (no per-frame metadata)."""

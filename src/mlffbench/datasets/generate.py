@@ -18,27 +18,30 @@ from mlffbench.datasets.base import DataSet, write_manifest
 def plan(entry: DataConfig, seed: int) -> list[DataSet]:
     """One data set per element of the entry (``covered`` resolved against its labeler)."""
     from mlffbench.data import sample
-    from mlffbench.data.labelers import make_labeler
 
-    elements = sample.resolve_elements(entry, make_labeler(entry.labeler))
-    return [_dataset(entry, el, seed) for el in elements]
+    return [_dataset(entry, el, seed) for el in sample.resolve_elements(entry)]
 
 
 def _dataset(entry: DataConfig, element: str, seed: int, variant: str | None = None,
              overrides: dict | None = None) -> DataSet:
-    protocol = {**entry.protocol(), **(overrides or {})}
+    from mlffbench.data import temperatures as temps
+
+    protocol = {**entry.protocol(element), **(overrides or {})}
     base = f"{entry.name}-{element}" if entry.name else element
     name = f"{base}@{variant}" if variant else base
     n = protocol["frames_per_temperature"]
-    temperatures = protocol["temperatures"]
+    # labels the element has a temperature for (a blank Metal-43 Table 1 cell: no frames there, as in the paper)
+    temperatures = temps.for_element(protocol["temperatures"], element)
     metadata = [{fr.GROUP: label, fr.TRAJECTORY: f"{element}_{label}", fr.FRAME_INDEX: i}
                 for label in temperatures for i in range(n)]
+    reference = entry.reference(element)
     return DataSet(
         name=name, source="generate", collection=entry.name or "generate", elements=(element,), periodic=True,
         has_stress=True, uniform=True, groups={label: n for label in temperatures},
         data_inputs={"source": "generate", "name": name, "element": element, "data": protocol, "seed": seed},
-        reference=entry.reference(), split=entry.split, metadata=metadata,
-        provenance={"protocol": "TM23 (Methods IV.A)", "labeler": entry.reference(), "seed": seed},
+        reference=reference, split=entry.split, metadata=metadata,
+        provenance={"protocol": "TM23 (Methods IV.A)", "labeler": reference, "seed": seed,
+                    "temperatures_K": temperatures},
         entry=entry,
     )
 

@@ -82,17 +82,36 @@ def _generate_notes(data: DataConfig) -> list[str]:
             f"{data.timestep_fs:g} fs step (TM23: 5000, 50, 5)"
         )
     if data.temperatures != {"cold": 0.25, "warm": 0.75, "melt": 1.25}:
-        notes.append(f"temperatures {data.temperatures} x T_melt (TM23: cold 0.25, warm 0.75, melt 1.25)")
+        from mlffbench.data import temperatures
+
+        stated = ", ".join(f"{label} {temperatures.describe(v)}" for label, v in data.temperatures.items())
+        notes.append(f"temperatures {stated} (TM23: cold 0.25, warm 0.75, melt 1.25 x T_melt)")
     if data.min_length != 7.0:
         notes.append(f"supercell vectors >= {data.min_length:g} Å (TM23: 7 Å)")
-    name = data.reference().get("name")
-    if name in ("lammps", "emt"):
+    names = {data.reference(el).get("name") for el in _labelled_elements(data)} if not data.relabel \
+        else {data.reference().get("name")}
+    classical = sorted(names & {"lammps", "emt"})
+    if classical:
         notes.append(
-            f"labels from the classical '{name}' reference, not DFT: trajectories and labels come from the same "
-            "potential (TM23: AIMD then static DFT relabel); energy % errors use the potential's energy zero "
-            "(cohesive-energy scale), so they are not comparable with TM23's VASP total-energy % errors"
+            f"labels from the classical {' and '.join(repr(n) for n in classical)} reference, not DFT: trajectories "
+            "and labels come from the same potential (TM23: AIMD then static DFT relabel); energy % errors use the "
+            "potential's energy zero (cohesive-energy scale), so they are not comparable with TM23's VASP "
+            "total-energy % errors"
+        )
+    if "universal" in names:
+        from mlffbench.data.labelers.universal import SURROGATE_NOTE
+
+        notes.append(
+            f"labels and MD from a universal potential ({SURROGATE_NOTE}): a pretrained model trained on PBE "
+            "(Materials Project) stands in for the papers' AIMD and DFT labels; its energy zero and its errors "
+            "against DFT are the model's, and a zero-shot model of the same kind is refused as circular"
         )
     return notes
+
+
+def _labelled_elements(data: DataConfig) -> list[str]:
+    """The entry's elements, each with a labeler (unlabelled ones are refused at planning anyway)."""
+    return [el for el in data.element_list() if data.labeler_for(el) is not None]
 
 
 class MainJob:
@@ -277,7 +296,7 @@ class MainJob:
             inputs = resolved.get(job.key, job.inputs)
             # the files of the jobs it uses, as they wrote them: the job checks them first (not in the job key)
             inputs = {**inputs, artefacts.VERIFY: artefacts.of_jobs(store, (*job.depends, *job.after), self.run_dir)}
-            python = job.python or pythons.get(job.inputs.get("model"))
+            python = job.python or pythons.get(job.inputs.get("model")) or pythons.get(_data_env(job))
             if job.kind == "evaluate" and python:
                 # evaluate jobs need this environment (reference labeler, phonopy); the potential runs in its own
                 # through mlffbench.models.remote. Not part of the job key: where an environment lives may change.
@@ -316,10 +335,11 @@ class MainJob:
                     states = {k: store.get(k).status for k in job.depends}
                     failed = [k for k, s in states.items() if s == "failed"]
                     waiting = [k for k in job.after if store.get(k).status not in ("done", "failed")]
-                    family = job.inputs.get("model")
+                    family = job.inputs.get("model") or _data_env(job)
                     if family in unavailable and job.python is None:
                         todo.remove(job)
-                        fail_now(job, f"model unavailable: {unavailable[family]}")
+                        fail_now(job, f"{'model' if job.kind != 'data' else 'labeler'} unavailable: "
+                                      f"{unavailable[family]}")
                     elif failed:
                         todo.remove(job)
                         fail_now(job, f"dependency failed: {', '.join(failed)}")
@@ -353,17 +373,36 @@ class MainJob:
 
         pythons: dict[str, str] = {}
         unavailable: dict[str, str] = {}
-        for family in dict.fromkeys(j.inputs.get("model") for j in todo if j.python is None):
+        for family in dict.fromkeys(j.inputs.get("model") or _data_env(j) for j in todo if j.python is None):
             if family is None:
                 continue
             try:
-                python = envs.python_for(family)
+                python = (envs.python_of_env(family[len(_ENV):]) if family.startswith(_ENV)
+                          else envs.python_for(family))
             except envs.EnvBuildError as exc:
                 unavailable[family] = str(exc)  # already one line naming the build log
                 continue
             if python is not None:
                 pythons[family] = python
         return pythons, unavailable
+
+
+_ENV = "env:"
+
+
+def _data_env(job) -> str | None:
+    """``env:<name>`` for a data job whose labelers are all one universal potential: the job runs in that
+    model's family environment, calling the model in-process (else in this one, the model through a pipe)."""
+    if job.kind != "data":
+        return None
+    from mlffbench.data.labelers.universal import ENVS, is_universal
+
+    data = job.inputs.get("data") or {}
+    specs = [data.get("labeler"), *([data["relabel"]] if data.get("relabel") else [])]
+    if not all(is_universal(spec) for spec in specs):
+        return None
+    names = {ENVS.get(spec.get("model", "sevennet")) for spec in specs}
+    return f"{_ENV}{names.pop()}" if len(names) == 1 and None not in names else None
 
 
 class DiskFullError(MlffbenchError):

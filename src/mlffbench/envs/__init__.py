@@ -24,12 +24,15 @@ def python_for(family: str, quiet: bool = False) -> str | None:
 
     Raises EnvBuildError (one line, naming the log) when the environment cannot be built."""
     name = env_name_for(family)
-    if name is None:
-        return None
+    return None if name is None else python_of_env(name, quiet)
+
+
+def python_of_env(name: str, quiet: bool = False) -> str:
+    """Interpreter of the environment called ``name`` (built first if needed), with this checkout's mlffbench."""
     spec = get_spec(name)
     ensure(spec, quiet=quiet)
     return str(launcher(spec))
 
 
 __all__ = ["EnvBuildError", "EnvSpec", "SPECS", "built_versions", "cache_dir", "ensure", "env_name_for",
-           "env_path", "get_spec", "is_built", "launcher", "log_path", "python_for", "remove"]
+           "env_path", "get_spec", "is_built", "launcher", "log_path", "python_for", "python_of_env", "remove"]

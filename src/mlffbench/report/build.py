@@ -78,7 +78,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, parity: 
     notes = run.provenance.get("protocol_notes") or []
     page.add("run", "Run and deviations from the paper protocols", _meta_html(run) + (
         "<ul>" + "".join(f"<li>{H.esc(n)}</li>" for n in notes) + "</ul>" if notes else ""))
-    heatmaps = S.heatmap_figures(run, "dblock")
+    heatmaps = S.heatmap_figures(run)  # d block for TM23-only runs, the 43-metal table once others are in
     sections = [
         ("datasets", "Data sets", S.datasets_section(run)),
         ("accuracy", "Accuracy (each data set's split; TM23 full split for generated data)",
@@ -101,6 +101,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, parity: 
         ("crash", "MD crash test from test frames (TEA 2023)", S.crash_section(run, numbers)),
         ("checks", "Verification checks of the potentials", S.checks_section(run, numbers)),
         ("calibration", "Uncertainty calibration", S.calibration_section(run, numbers)),
+        ("electronic", "Electronic structure near the Fermi level (Metal-43 SI Figs 11-18)",
+         S.electronic_section(run, numbers)),
         ("not-run", "Not run (n/a)", S.not_run_section(run)),
     ]
     for anchor, heading, body in sections:
@@ -109,7 +111,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, parity: 
     if run.failed:
         page.add("failed", "Failed jobs", H.table(["job", "attempts", "reason"],
                                                   [[j.name, j.attempts, j.error or ""] for j in run.failed]))
-    records = number_records(run)
+    records = number_records(run) + numbers.get("across_elements", [])  # + the Metal-43 SI Fig 2 statistics
     page.add("files", "Numbers", f'<p>Every number of this report: <code>{H.esc(html_path.stem)}.csv</code> '
              f"({len(records)} rows: {', '.join(CSV_FIELDS)}) and <code>{H.esc(html_path.stem)}.json</code> "
              "beside this file. Units: meV/atom, meV/Å, GPa; % = 100 MAE/MAV.</p>")

@@ -70,6 +70,7 @@ class RunData:
     observables: list[dict] = field(default_factory=list)  # {"dataset", "element", "model", "label", "observables"}
     crash_tests: list[dict] = field(default_factory=list)  # crash_test results
     checks: list = field(default_factory=list)  # tasks.checks.ChecksRow
+    electronic: list[dict] = field(default_factory=list)  # electronic task results (report.electronic)
     failed: list[Job] = field(default_factory=list)
 
     @property
@@ -114,12 +115,16 @@ def load_run(run_dir: str | Path) -> RunData:
         store.close()
     results: dict[str, list[dict]] = {}
     observables, crash_tests, checks = [], [], []
+    electronic: list[dict] = []
     described = {k: dict(v) for k, v in (provenance.get("datasets") or {}).items()}
     for job in jobs:
         if job.status != "done" or not isinstance(job.result, dict):
             continue
         if job.kind == "data" and job.result.get("dataset") in described:
             described[job.result["dataset"]]["fingerprint"] = job.result.get("fingerprint")
+            cell = job.result.get("cell")  # generated data: the provenance string of the labeler that made them
+            if isinstance(cell, dict) and cell.get("labeler"):
+                described[job.result["dataset"]]["labeled_by"] = cell["labeler"]
             continue
         task = job.result.get("task")
         if task == "observables":
@@ -129,12 +134,15 @@ def load_run(run_dir: str | Path) -> RunData:
             crash_tests.append({**job.result, "_job_key": job.key})
         elif task == "checks":
             checks.append(job.result)
+        elif task == "electronic":
+            electronic.append(job.result)
         elif task in TASK_MODULES and "tests" in job.result:
             results.setdefault(task, []).append({**job.result, "_job_key": job.key, "_inputs": job.inputs})
     run = RunData(Path(run_dir), (provenance.get("config") or {}).get("name") or Path(run_dir).name, provenance,
                   jobs, results, described, observables=observables, crash_tests=crash_tests,
                   failed=[j for j in jobs if j.status == "failed"])
     run.checks = TASK_MODULES["checks"].summarise(checks)
+    run.electronic = electronic
     run.accuracy = TASK_MODULES["accuracy"].mark(TASK_MODULES["accuracy"].summarise(results.get("accuracy", [])),
                                                  TASK_MODULES["checks"].failing(run.checks))
     run.transfer = TASK_MODULES["transfer"].summarise(results.get("transfer", []))
@@ -260,6 +268,9 @@ def number_records(run: RunData) -> list[dict[str, Any]]:
                             "model": o.get("label"), "n_train": None, "split": name, "n_test": None,
                             "quantity": name, "stat": "ok", "value": 1.0 if res.get("status") == "ok" else 0.0,
                             "unit": ""})
+    from mlffbench.report.electronic import records as electronic_records  # late: it imports report.figures
+
+    records += electronic_records(run)
     return records
 
 

@@ -11,7 +11,7 @@ from mlffbench.report import html as H
 from mlffbench.report import plots
 from mlffbench.report.collect import METRICS, RunData
 from mlffbench.report.figures import png_base64
-from mlffbench.report.sections import cited
+from mlffbench.report.sections import cited, surrogate_note
 
 
 def _describe(d: dict) -> str:
@@ -67,7 +67,7 @@ def dataset_sections(run: RunData, run_dir: Path, max_frames: int, parity: bool,
     for name, d in run.datasets.items():
         if name in in_collections:
             continue
-        body = _describe(d)
+        body = _describe(d) + surrogate_note(run, [name])  # "" unless a universal potential made the labels
         rows = [r for r in run.accuracy if r.dataset == name]
         if rows:
             s = METRICS["stress_mae"].factor

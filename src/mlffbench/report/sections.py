@@ -12,7 +12,7 @@ from mlffbench.report import claims as claims_mod
 from mlffbench.report import correlations as corr
 from mlffbench.report import html as H
 from mlffbench.report import observables as obs
-from mlffbench.report import periodic, plots
+from mlffbench.report import histograms, periodic, plots
 from mlffbench.report.collect import METRICS, RunData, split_names, values
 from mlffbench.report.figures import png_base64
 from mlffbench.report_text import interval_text
@@ -31,17 +31,65 @@ def _elements_of(run: RunData, dataset: str) -> list[str]:
     return list((run.datasets.get(dataset) or {}).get("elements") or [])
 
 
-def heatmap_figures(run: RunData, layout: str = "dblock") -> list[tuple[str, str, object]]:
+def label_sources(run: RunData, names) -> dict[str, tuple]:
+    """{element: (reference labeler spec, labeler provenance string)} of the elemental data sets ``names``; the
+    provenance string names the MD labeler, so it is dropped where a relabeler made the labels."""
+    out = {}
+    for n in names:
+        d = run.datasets.get(n) or {}
+        relabelled = ((d.get("data_inputs") or {}).get("data") or {}).get("relabel")
+        out[(d.get("elements") or ["?"])[0]] = (d.get("reference"), None if relabelled else d.get("labeled_by"))
+    return out
+
+
+def surrogate_note(run: RunData, datasets) -> str:
+    """HTML note for a table: which of ``datasets`` carry labels from a universal potential (a surrogate for DFT,
+    not DFT), with ``universal.describe``'s sentence; "" when none does."""
+    from mlffbench.data.labelers.universal import describe
+
+    by_sentence: dict[str, list[str]] = {}
+    for n in dict.fromkeys(datasets):
+        spec = periodic.universal_spec((run.datasets.get(n) or {}).get("reference"))
+        if spec:
+            by_sentence.setdefault(describe(spec), []).append(n)
+    return "".join(f'<p class="note">Reference labels of {H.esc(" ".join(ns))}: {H.esc(s)}.</p>'
+                   for s, ns in by_sentence.items())
+
+
+def heatmap_layout(run: RunData) -> str:
+    """The periodic-table layout of the run's heatmaps: the TM23 d block while every elemental data set is a TM23
+    metal, the 43-metal table as soon as another metal is in (``periodic.choose_layout``)."""
+    return periodic.choose_layout({e for names in run.elemental_collections().values() for n in names
+                                   for e in _elements_of(run, n)})
+
+
+def heatmap_figures(run: RunData, layout: str | None = None) -> list[tuple[str, str, object]]:
     """(id, caption, figure) for every metric on the full split and force % on every transfer split, for each
-    elemental collection (sets of single-element data sets); transfer maps of one metric share a colour range."""
+    elemental collection (sets of single-element data sets); transfer maps of one metric share a colour range.
+    With two or more learned models and MIN_ELEMENTS elements, also the per-element mean over models of the energy
+    and force MAE (Metal-43 SI Fig 2 a-b). ``layout``: default ``heatmap_layout(run)``. Captions name the layout
+    and, where it matters, the labeler of each element (surrogate labels say so)."""
+    layout = layout or heatmap_layout(run)
     out = []
     for collection, names in run.elemental_collections().items():
+        labels = periodic.labels_caption(label_sources(run, names))
+        labels = f". {labels}" if labels else ""
+        notes = f"; {periodic.LAYOUT_NOTES[layout]}, grey = not in run{labels}"
         for name in HEATMAP_METRICS:
             data = learned(values(run, name, "full", by="element", datasets=names), run)
+            m = METRICS[name]
             if data:
-                m = METRICS[name]
-                out.append((f"heatmap-{collection}-{name}-full", f"{m.title} ({m.unit}), {collection}, full split",
+                out.append((f"heatmap-{collection}-{name}-full",
+                            f"{m.title} ({m.unit}), {collection}, full split{notes}",
                             periodic.heatmap(data, layout=layout, title=f"{m.title}, full split", unit=m.unit)))
+            if name in ("energy_mae", "force_mae") and len(data) >= 2 and len(names) >= histograms.MIN_ELEMENTS:
+                mean = periodic.mean_over_models(data)
+                out.append((f"heatmap-{collection}-mean-{name}-full",
+                            f"{m.title} ({m.unit}) per element, mean over the {len(data)} learned models "
+                            f"(Metal-43 SI Fig 2 a-b), {collection}, full split; {periodic.LAYOUT_NOTES[layout]}, "
+                            f"grey = not in run or missing for some model{labels}",
+                            periodic.heatmap({f"mean of {len(data)} models": mean}, layout=layout,
+                                             title=f"{m.title}, mean over models", unit=m.unit)))
         transfer = [s for s in split_names(run) if "->" in s]
         datas = {s: learned(values(run, "force_percent", s, by="element", datasets=names), run) for s in transfer}
         if any(datas.values()):
@@ -50,7 +98,7 @@ def heatmap_figures(run: RunData, layout: str = "dblock") -> list[tuple[str, str
                 if data:
                     out.append((f"heatmap-{collection}-force_percent-{s}",
                                 f"force % error, {collection}, trained {s.replace('->', ', tested ')} "
-                                "(one colour range for all transfer maps)",
+                                f"(one colour range for all transfer maps){notes}",
                                 periodic.heatmap(data, layout=layout, title=f"force % error, {s}", unit="%",
                                                  vmin=lo, vmax=hi)))
     return out
@@ -75,25 +123,28 @@ def datasets_section(run: RunData) -> str | None:
         rows.append([name, d.get("source"), d.get("collection"), "-".join(d.get("elements") or []),
                      d.get("n_frames"), ", ".join(f"{g} {n}" for g, n in (d.get("groups") or {}).items()),
                      "periodic" if d.get("periodic") else "non-periodic",
-                     (reference or {}).get("name") if reference else "none",
+                     (periodic.labeler_kind(reference) + " (not DFT)" if periodic.universal_spec(reference)
+                      else (reference or {}).get("name") if reference else "none"),
                      describe_split(d.get("base_split")), prov.get("level_of_theory") or "",
                      d.get("fingerprint") or ""])
         elements.append(d.get("elements") or [])
     return H.table(["data set", "source", "collection", "elements", "frames", "groups (frames)", "cell",
-                    "reference calculator", "split", "level of theory", "fingerprint"], rows, elements=elements)
+                    "reference calculator", "split", "level of theory", "fingerprint"], rows, elements=elements
+                   ) + surrogate_note(run, run.datasets)
 
 
 def accuracy_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
     if not run.accuracy:
         return None
-    body = "".join(H.figure(png_base64(fig), anchor, caption + "; d block as TM23 Figs 2-3, grey = not in run")
+    body = "".join(H.figure(png_base64(fig), anchor, caption)
                    for anchor, caption, fig in heatmaps if anchor.endswith("-full"))
     for collection, names in run.elemental_collections().items():
         data = learned(values(run, "force_percent", "full", by="element", datasets=names), run)
-        if data:
-            fig = periodic.heatmap(data, layout="full", title=f"force % error, {collection}", unit="%")
+        if data and heatmap_layout(run) == "dblock":  # d-block maps above: place them among all 43 metals too
+            fig = periodic.heatmap(data, layout="metal43", title=f"force % error, {collection}", unit="%")
             body += H.figure(png_base64(fig), f"heatmap-full-table-{collection}",
-                             f"force % error on the whole periodic table, {collection} (Metal-43 SI Figs 1-2 layout)")
+                             f"force % error among the 43 metals, {collection} (Metal-43 SI Figs 1-2 layout)")
+    body += _distribution_html(run, numbers)
     ci = [r.intervals or {} for r in run.accuracy]
     gpa = METRICS["stress_mae"].factor
     rows = [[r.dataset, r.model, marked_rank(r), r.n_train, r.n_test, 1e3 * r.force_mae,
@@ -105,6 +156,7 @@ def accuracy_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
                      "E MAE meV/atom", "95% CI", "E %", "S MAE GPa", "95% CI", "S %", "fit s"], rows,
                     elements=[_elements_of(run, r.dataset) for r in run.accuracy])
     body += f'<p class="note">{H.esc(CI_NOTE.strip())}.{H.esc(check_notes(run.accuracy))}</p>' + cited(run.accuracy)
+    body += surrogate_note(run, [r.dataset for r in run.accuracy])
     flags = baseline_flags(run.accuracy)
     numbers["baseline_flags"] = flags
     if flags:
@@ -129,6 +181,34 @@ def accuracy_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
     return body
 
 
+def _distribution_html(run: RunData, numbers: dict) -> str:
+    """Metal-43 SI Fig 2 c-d for each elemental collection of MIN_ELEMENTS or more data sets: the histogram of the
+    per-element energy and force MAE per learned model, and its numbers (also the per-element means over models of
+    Fig 2 a-b) in ``numbers["across_elements"]``, CSV-shaped records that build.py adds to the CSV."""
+    body = ""
+    for collection, names in run.elemental_collections().items():
+        if len(names) < histograms.MIN_ELEMENTS:
+            continue
+        data = {q[0]: learned(values(run, q[0], "full", by="element", datasets=names), run)
+                for q in histograms.QUANTITIES}
+        if not any(data.values()):
+            continue
+        labels = periodic.labels_caption(label_sources(run, names))
+        body += f"<h3>Errors across the elements of {H.esc(collection)} (Metal-43 SI Fig 2 c-d)</h3>"
+        body += H.figure(png_base64(histograms.histogram_figure(data)), f"histogram-{collection}",
+                         f"per-element energy MAE (meV/atom) and force MAE (meV/Å) across the elements of "
+                         f"{collection}, full split, per learned model; legend: mean ± sample std across elements "
+                         "(dotted line: mean)" + (f". {labels}" if labels else ""))
+        rows = [[collection, model, q[1], s["n"], s["mean"], s["std"], s["median"], s["min"], s["max"]]
+                for q in histograms.QUANTITIES
+                for model, s in histograms.distributions({q[0]: data[q[0]]})[q[0]].items()]
+        body += H.table(["collection", "model", "quantity", "elements", "mean", "std", "median", "min", "max"],
+                        rows)
+        means = {k: periodic.mean_over_models(v) for k, v in data.items() if len(v) >= 2}
+        numbers.setdefault("across_elements", []).extend(histograms.records(data, run.name, collection, means))
+    return body
+
+
 def transfer_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
     if not run.transfer:
         return None
@@ -137,6 +217,7 @@ def transfer_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
              1e3 * r.energy_mae, r.energy_percent, r.stress_percent] for r in run.transfer]
     body += H.table(["data set", "model", "train", "test", "n train", "n test", "F MAE meV/Å", "F %",
                      "E MAE meV/atom", "E %", "S %"], rows, elements=[_elements_of(run, r.dataset) for r in run.transfer])
+    body += surrogate_note(run, [r.dataset for r in run.transfer])
     numbers["transfer"] = [asdict(r) for r in run.transfer]
     return body
 
@@ -160,6 +241,7 @@ def learning_section(run: RunData, numbers: dict) -> str | None:
     body += H.table(["data set", "model", "sweep", "frames", "F MAE meV/Å", "95% CI", "b_F 95% CI", "b_F", "R²_F",
                      "b_E", "R²_E", "b_S", "R²_S"], rows,
                     elements=[_elements_of(run, c.dataset) for c in run.learning_curve])
+    body += surrogate_note(run, [c.dataset for c in run.learning_curve])
     numbers["learning_curve"] = [asdict(c) for c in run.learning_curve]
     return body
 
@@ -205,9 +287,16 @@ def correlations_section(run: RunData, extra_properties: dict | None, numbers: d
     table = corr.property_table(elements, run.observables, extra_properties)
     fits = corr.correlations(data, table)
     fig = corr.correlation_figure(data, table, "force % error")
-    body = H.figure(png_base64(fig), "correlations", "force % error (full split) against element properties")
-    body += H.table(["property", "model", "n metals", "slope", "intercept", "R² (structure: η²)"],
-                    [[f.prop, f.model, f.n, f.slope, f.intercept, f.r2] for f in fits])
+    labels = periodic.labels_caption(label_sources(run, run.primary_collection()))
+    body = H.figure(png_base64(fig), "correlations", "force % error (full split) against element properties; "
+                    "95 % intervals: bootstrap over the elements" + (f". {labels}" if labels else ""))
+    body += H.table(["property", "model", "n metals", "slope", "intercept", "Pearson r", "r 95% CI",
+                     "R² (structure, block: η²)", "R² 95% CI"],
+                    [[f.prop, f.model, f.n, f.slope, f.intercept, f.r, corr.ci_text(f.r_lo, f.r_hi), f.r2,
+                      corr.ci_text(f.r2_lo, f.r2_hi)] for f in fits])
+    body += (f'<p class="note">Intervals: the metals resampled with replacement ({corr.statistics.N_RESAMPLES} '
+             f"draws, seed {corr.SEED}), 2.5-97.5 percentiles; \"-\" where too few metals or a constant property."
+             "</p>")
     if "cauchy_pressure_GPa" not in table:
         body += '<p class="note">Cauchy pressure: not available (no elastic observable in this run).</p>'
     if not any("d_band" in p for p in table):
@@ -307,6 +396,14 @@ def checks_section(run: RunData, numbers: dict) -> str | None:
                if detail else "")
             + f'<details><summary>What each check measures</summary><pre>{H.esc(what)}</pre>'
             f"<p>Tolerances: {H.esc(', '.join(f'{k} {v:g}' for k, v in TOLERANCES.items()))}</p></details>")
+
+
+def electronic_section(run: RunData, numbers: dict) -> str | None:
+    """Metal-43 SI Figs 11-18 (``report.electronic``): curves, sensitivity and DOS(E_F) per element, and their
+    correlation with the learned models' force % error of the same data sets."""
+    from mlffbench.report import electronic
+
+    return electronic.section(run, numbers, learned(values(run, "force_percent", "full", by="dataset"), run))
 
 
 def not_run_section(run: RunData) -> str | None:

@@ -18,9 +18,9 @@ an ``after`` job trained) and ``inputs`` (extra job inputs).
 
 ``cost`` is a report over every task's results, not a task."""
 
-from mlffbench.tasks import (accuracy, calibration, checks, crash_test, grid, learning_curve, observables, size_extensivity,
-                             transfer)
+from mlffbench.tasks import (accuracy, calibration, checks, crash_test, electronic, grid, learning_curve, observables,
+                             size_extensivity, transfer)
 
 TASK_MODULES = {"accuracy": accuracy, "transfer": transfer, "learning_curve": learning_curve, "grid": grid,
                 "size_extensivity": size_extensivity, "observables": observables, "crash_test": crash_test,
-                "checks": checks, "calibration": calibration}
+                "checks": checks, "calibration": calibration, "electronic": electronic}

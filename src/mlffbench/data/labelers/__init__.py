@@ -7,7 +7,7 @@ from mlffbench.errors import ConfigError
 
 
 def labeler_names() -> list[str]:
-    return ["lammps", "emt", "gpaw"]
+    return ["lammps", "emt", "gpaw", "universal"]
 
 
 def labeler_spec(spec: str | dict) -> dict:
@@ -31,6 +31,10 @@ def make_labeler(spec: str | dict) -> Labeler:
         from mlffbench.data.labelers.gpaw import GpawLabeler
 
         return GpawLabeler(**spec)
+    if name == "universal":
+        from mlffbench.data.labelers.universal import UniversalLabeler
+
+        return UniversalLabeler(**spec)
     raise ConfigError(f"unknown labeler '{name}': known labelers are {', '.join(labeler_names())}")
 
 

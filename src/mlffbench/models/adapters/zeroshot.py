@@ -147,7 +147,21 @@ class AseCalculatorModel(Model):
         missing = [el for el in data.elements if covered is not None and el not in covered]
         if missing:
             return f"{what} does not cover {', '.join(missing)}"
+        if cls.labelled_by_itself(getattr(data, "reference", None), params):
+            return (f"circular: {what} made this data set's labels (universal-potential labeler), so its "
+                    "zero-shot error would be zero by construction")
         return None
+
+    @classmethod
+    def labelled_by_itself(cls, reference: dict | None, params) -> bool:
+        """Whether ``reference`` (a labeler spec) is this very pretrained model (same family and checkpoint)."""
+        from mlffbench.data.labelers.universal import FAMILIES, UniversalLabeler, is_universal
+
+        if not is_universal(reference) or cls.preset is None or FAMILIES.get(reference.get("model", "sevennet")) \
+                != cls.name:
+            return False
+        labeler = UniversalLabeler(**{k: v for k, v in reference.items() if k != "name"})
+        return labeler.potential_spec()["kwargs"].get("model") == cls().spec(params)["kwargs"].get("model")
 
     def spec(self, params) -> dict:
         if self.preset is None:
