@@ -14,7 +14,7 @@ from mlffbench.config.run import (
 )
 from mlffbench.config.schema import from_dict, to_dict
 from mlffbench.config.tasks import (
-    GRID_DATA, GRID_SELECT, TASKS, CalibrationConfig, ChecksConfig, CrashTestConfig, GridConfig, LearningCurveConfig, ObservablesConfig,
+    GRID_DATA, GRID_SELECT, TASKS, CalibrationConfig, ChecksConfig, CrashTestConfig, ElectronicConfig, GridConfig, LearningCurveConfig, ObservablesConfig,
     SizeExtensivityConfig, TasksConfig, TransferConfig,
 )
 
@@ -24,6 +24,6 @@ __all__ = [
     "BuiltinConfig", "NAME", "SPLIT_KINDS", "TM23_FRACTIONS", "DataConfig", "DataSetEntry", "FilesConfig", "SplitConfig",
     "ExecutionConfig", "ModelConfig", "RunConfig", "builtin_configs", "check_model_params", "config_from_data",
     "default_config", "load_config", "from_dict", "to_dict", "GRID_DATA", "GRID_SELECT", "TASKS",
-    "CalibrationConfig", "ChecksConfig", "CrashTestConfig", "GridConfig", "LearningCurveConfig", "ObservablesConfig", "SizeExtensivityConfig",
+    "CalibrationConfig", "ChecksConfig", "CrashTestConfig", "ElectronicConfig", "GridConfig", "LearningCurveConfig", "ObservablesConfig", "SizeExtensivityConfig",
     "TasksConfig", "TransferConfig",
 ]
