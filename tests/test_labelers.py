@@ -413,7 +413,7 @@ def test_emt_run_nvt_generic_path():
 
 
 def test_make_labeler_by_name_and_spec():
-    assert labeler_names() == ["lammps", "emt", "gpaw"]
+    assert labeler_names() == ["lammps", "emt", "gpaw", "universal"]
     lam = make_labeler("lammps")
     assert isinstance(lam, LammpsLabeler) and lam.name == "lammps"
     assert isinstance(make_labeler({"name": "emt"}), EMTLabeler)
