@@ -141,10 +141,7 @@ class DataConfig:
 
         if element in self.element_labelers:
             return self.element_labelers[element]
-        specs = self.labeler_specs()
-        if len(specs) == 1:
-            return specs[0] if make_labeler(specs[0]).supports([element]) else None
-        return next((spec for spec in specs if make_labeler(spec).supports([element])), None)
+        return next((spec for spec in self.labeler_specs() if make_labeler(spec).supports([element])), None)
 
     def element_list(self) -> list[str]:
         """The configured elements: the list, or every metal of the named set that a labeler covers and whose

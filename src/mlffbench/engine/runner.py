@@ -88,8 +88,7 @@ def _generate_notes(data: DataConfig) -> list[str]:
         notes.append(f"temperatures {stated} (TM23: cold 0.25, warm 0.75, melt 1.25 x T_melt)")
     if data.min_length != 7.0:
         notes.append(f"supercell vectors >= {data.min_length:g} Å (TM23: 7 Å)")
-    names = {data.reference(el).get("name") for el in _labelled_elements(data)} if not data.relabel \
-        else {data.reference().get("name")}
+    names = {data.reference(el).get("name") for el in data.element_list()}  # the relabeler when there is one
     classical = sorted(names & {"lammps", "emt"})
     if classical:
         notes.append(
@@ -107,11 +106,6 @@ def _generate_notes(data: DataConfig) -> list[str]:
             "against DFT are the model's, and a zero-shot model of the same kind is refused as circular"
         )
     return notes
-
-
-def _labelled_elements(data: DataConfig) -> list[str]:
-    """The entry's elements, each with a labeler (unlabelled ones are refused at planning anyway)."""
-    return [el for el in data.element_list() if data.labeler_for(el) is not None]
 
 
 class MainJob:
@@ -296,7 +290,7 @@ class MainJob:
             inputs = resolved.get(job.key, job.inputs)
             # the files of the jobs it uses, as they wrote them: the job checks them first (not in the job key)
             inputs = {**inputs, artefacts.VERIFY: artefacts.of_jobs(store, (*job.depends, *job.after), self.run_dir)}
-            python = job.python or pythons.get(job.inputs.get("model")) or pythons.get(_data_env(job))
+            python = job.python or pythons.get(_environment_key(job))
             if job.kind == "evaluate" and python:
                 # evaluate jobs need this environment (reference labeler, phonopy); the potential runs in its own
                 # through mlffbench.models.remote. Not part of the job key: where an environment lives may change.
@@ -335,7 +329,7 @@ class MainJob:
                     states = {k: store.get(k).status for k in job.depends}
                     failed = [k for k, s in states.items() if s == "failed"]
                     waiting = [k for k in job.after if store.get(k).status not in ("done", "failed")]
-                    family = job.inputs.get("model") or _data_env(job)
+                    family = _environment_key(job)
                     if family in unavailable and job.python is None:
                         todo.remove(job)
                         fail_now(job, f"{'model' if job.kind != 'data' else 'labeler'} unavailable: "
@@ -373,7 +367,7 @@ class MainJob:
 
         pythons: dict[str, str] = {}
         unavailable: dict[str, str] = {}
-        for family in dict.fromkeys(j.inputs.get("model") or _data_env(j) for j in todo if j.python is None):
+        for family in dict.fromkeys(_environment_key(j) for j in todo if j.python is None):
             if family is None:
                 continue
             try:
@@ -388,6 +382,12 @@ class MainJob:
 
 
 _ENV = "env:"
+
+
+def _environment_key(job) -> str | None:
+    """What decides the interpreter a job runs with: its model family, or for a data job ``env:<name>`` when a
+    universal potential labels it (``_data_env``); None: this environment."""
+    return job.inputs.get("model") or _data_env(job)
 
 
 def _data_env(job) -> str | None:
