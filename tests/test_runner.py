@@ -340,6 +340,7 @@ def test_kill9_resume_matches_uninterrupted_run(tmp_path):
 
 @pytest.mark.parametrize("args, needles", [
     (["--elements", "Xx"], ["data.elements[0]", "Xx"]),
+    (["--elements", "Cu,,W"], ["--elements", "item 2 of 'Cu,,W' is empty"]),  # not silently Cu,W
     (["--workers", "-1"], ["execution.workers", "-1"]),
 ])
 def test_cli_override_errors_name_the_config(tmp_path, capsys, args, needles):

@@ -38,8 +38,12 @@ def _cmd_run(args) -> int:
         generated = [entry for _, entry in config.entries() if entry.source == "generate"]
         if not generated:
             raise ConfigError(f"{source}: --elements applies to generated data, and this run has none")
+        try:
+            symbols = element_list(args.elements)
+        except ConfigError as exc:
+            raise ConfigError(f"{source} (with command-line overrides): {exc}") from None
         for entry in generated:
-            entry.elements = [e for e in args.elements.split(",") if e]
+            entry.elements = symbols
     try:
         config.check("")  # the overrides obey the config's rules
     except ConfigError as exc:  # name the config file the overrides were applied to
@@ -72,6 +76,19 @@ def _cmd_run(args) -> int:
     print(f"\njobs: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}; store: {run_dir / 'run.sqlite'}; "
           f"report: mlffbench report {run_dir}")
     return 1 if counts.get("failed") else 0
+
+
+def element_list(text: str) -> list[str]:
+    """The symbols of ``--elements``. An empty item (``Cu,,W``, a trailing comma) is refused, not dropped: it is a
+    typo, and the element meant there would silently be missing from the run."""
+    from mlffbench.errors import ConfigError
+
+    items = [item.strip() for item in text.split(",")]
+    empty = [i + 1 for i, item in enumerate(items) if not item]
+    if empty:
+        raise ConfigError(f"--elements: item {empty[0]} of '{text}' is empty (give comma-separated symbols, e.g. "
+                          "Cu,W)")
+    return items
 
 
 def _builtin_data_config(name: str | None):
@@ -146,8 +163,11 @@ def _cmd_generate(args) -> int:
     if not generated:
         raise ConfigError(f"{args.config}: has no generated data set (source: generate) to make")
     data = generated[0]
-    if args.elements:
-        data.elements = args.elements.split(",")
+    if args.elements is not None:
+        try:
+            data.elements = element_list(args.elements)
+        except ConfigError as exc:
+            raise ConfigError(f"{args.config or 'quick'} (with command-line overrides): {exc}") from None
     if args.frames:
         data.frames_per_temperature = args.frames
     data.check("data")
