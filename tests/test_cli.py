@@ -110,6 +110,19 @@ def test_invalid_yaml(tmp_path):
     assert_one_line_error(cli("run", path), str(path), "YAML")
 
 
+@pytest.mark.parametrize("text, needle", [
+    ("name: dup\nseed: 0\ndata:\n  elements: [Cu]\nseed: 1\n", "seed: duplicate key (line 2 and line 5)"),
+    ("name: dup\nmodels:\n  - name: acegp\n    params:\n      n_max: 4\n      n_max: 5\n",
+     "n_max: duplicate key (line 5 and line 6)"),
+], ids=["top-level", "nested"])
+def test_duplicate_yaml_key(tmp_path, text, needle):
+    """PyYAML alone keeps the last of two equal keys; the config must refuse them, naming both lines."""
+    path = tmp_path / "dup.yaml"
+    path.write_text(text)
+    assert_one_line_error(cli("run", path, "--run-dir", tmp_path / "run"), f"{path}: {needle}")
+    assert not (tmp_path / "run").exists()
+
+
 def test_status_on_non_run_dir(tmp_path):
     assert_one_line_error(cli("status", tmp_path), str(tmp_path), "not a run directory")
     assert not (tmp_path / RunStore.FILE).exists()

@@ -122,6 +122,29 @@ def config_from_data(data, where: str, base: Path) -> RunConfig:
     return config
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping, at any depth. YAML requires unique keys, but
+    PyYAML silently keeps the last one, so ``seed: 0`` ... ``seed: 1`` would run seed 1 without a word."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:  # before merge keys (<<) are flattened: overriding a merged key is fine
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: the base constructor says so
+                    continue
+                if first is not None:
+                    raise ConfigError(f"{key}: duplicate key (line {first} and line {line}); YAML keys must be "
+                                      "unique, keep one")
+                seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | Path | None) -> RunConfig:
     """Read and validate a run config (``None`` = the built-in ``quick`` default; a bare name = a built-in)."""
     if path is None:
@@ -136,7 +159,9 @@ def load_config(path: str | Path | None) -> RunConfig:
         else:
             raise ConfigError(f"{path}: no such config file (built-in configs: {', '.join(builtin_configs())})")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=UniqueKeyLoader)
+    except ConfigError as exc:  # a duplicate key
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
