@@ -123,6 +123,14 @@ def test_duplicate_yaml_key(tmp_path, text, needle):
     assert not (tmp_path / "run").exists()
 
 
+def test_run_with_no_models_is_refused(tmp_path):
+    """models: [] would generate data for every metal and train nothing without a word; generate still takes it."""
+    path = write_yaml(tmp_path / "none.yaml", {**TINY, "models": []})
+    assert_one_line_error(cli("run", path, "--run-dir", tmp_path / "run"), f"{path}: models: an empty list",
+                          "mlffbench generate")
+    assert not (tmp_path / "run").exists()
+
+
 def test_status_on_non_run_dir(tmp_path):
     assert_one_line_error(cli("status", tmp_path), str(tmp_path), "not a run directory")
     assert not (tmp_path / RunStore.FILE).exists()

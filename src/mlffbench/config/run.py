@@ -92,6 +92,15 @@ class RunConfig:
         if len(set(labels)) != len(labels):
             raise ConfigError(f"{where}models: model labels must be unique, got {labels}")
 
+    def check_trains(self, where: str = "") -> None:
+        """A run must train or score something: ``models: []`` would make the data and nothing else, a run that
+        benchmarks nothing. Checked when a run is planned, not at loading, so that ``mlffbench generate`` still
+        takes a data-only config. (Every task, the model-free ``electronic`` too, is planned through the models.)"""
+        if not self.models:
+            raise ConfigError(f"{where}models: an empty list, so this run would make data and train nothing; name "
+                              "at least one model (e.g. acegp, mean_energy; docs/models.md), or make the data only "
+                              "with 'mlffbench generate CONFIG --out DIR'")
+
 
 def check_model_params(model_name: str, params: dict, where: str) -> None:
     """The model family's own params check, its ConfigError prefixed with ``where``."""

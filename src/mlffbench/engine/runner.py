@@ -124,6 +124,7 @@ class MainJob:
         job specs for each model that accepts the data set (see ``mlffbench.tasks``); a (task, model) that cannot
         run on a data set is recorded in ``not_run`` with the reason."""
         cfg = self.config
+        cfg.check_trains()  # before the data sets are read: models: [] is a config error, not a data-only run
         self.datasets = datasets.plan(cfg)
         self.not_run = []
         enabled = cfg.tasks.enabled()
