@@ -340,3 +340,32 @@ def test_run_with_failing_model_exits_1_and_prints_table(tmp_path):
     assert status.returncode == 0
     assert status.stdout.splitlines()[0] == "done: 3, running: 0, failed: 1, pending: 0"
     assert "accuracy:Mo:emt" in status.stdout and "EMT" in status.stdout
+
+
+# -- report onto a full disk -----------------------------------------------------------------------------
+
+
+def test_report_onto_a_full_disk(tmp_path):
+    """A real ENOSPC: --out on a tmpfs sized so the HTML fits and the JSON does not (a user and mount namespace, so
+    no root is needed). One line saying what to do, exit 2, and nothing left there: no *.tmp, no lone new HTML."""
+    import shutil
+
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("unshare -rm (user and mount namespaces) is not permitted here: no tmpfs to fill")
+    cfg = {**TINY, "models": [{"name": "mean_energy"}], "execution": {"executor": "inprocess"}}
+    run_dir = tmp_path / "run"
+    assert cli("run", write_yaml(tmp_path / "tiny.yaml", cfg), "--run-dir", run_dir, "--no-progress").returncode == 0
+    ok = cli("report", run_dir, "--no-parity", "--out", tmp_path / "ok" / "r.html")
+    assert ok.returncode == 0, ok.stderr
+    page = 4096
+    html_pages = -(-(tmp_path / "ok" / "r.html").stat().st_size // page)
+    assert (tmp_path / "ok" / "r.json").stat().st_size > page  # so one spare page cannot hold it
+    full = tmp_path / "full"
+    full.mkdir()
+    script = (f"mount -t tmpfs -o size={(html_pages + 1) * page} tmpfs {full} && "
+              f"{sys.executable} -m mlffbench report {run_dir} --no-parity --out {full}/r.html; rc=$?; "
+              f"ls -A {full}; exit $rc")
+    result = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=300)
+    line = assert_one_line_error(result, f"{full}/r.json: no space left to write the report", "free space")
+    assert "nothing was written" in line
+    assert result.stdout == ""  # ls -A inside the namespace: the tmpfs is empty (no r.html, no *.tmp)

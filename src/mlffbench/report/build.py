@@ -1,7 +1,7 @@
 """One run -> one self-contained HTML report plus CSV and JSON of every number, regenerated from the store.
 
-Nothing is retrained: error numbers come from the stored job results; parity plots recompute predictions from the
-saved potentials (run_dir/models/<job_id>/potential.json) on the run's own data sets. Sections over the whole run
+Nothing is retrained or predicted again: error numbers come from the stored job results; parity plots read the
+predictions each fit job stored when it scored its test sets (run_dir/models/<job_id>/predictions.npz). Sections over the whole run
 (``report.sections``: periodic-table heatmaps where the run has sets of elemental data sets), then one section per
 other data set (``report.dataset_view``); an element filter hides the table rows of other elements."""
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import errno
+import io
 import json
 import math
 import os
@@ -55,7 +57,7 @@ def _meta_html(run: RunData) -> str:
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, *, parity: bool = True,
-                 extra_properties: dict | None = None, max_parity_frames: int = 60, log=None) -> dict[str, Path]:
+                 extra_properties: dict | None = None, max_parity_frames: int = 200, log=None) -> dict[str, Path]:
     """Write the report of ``run_dir``; returns {"html", "csv", "json"} paths. ``out`` is the HTML file
     (default run_dir/report/report.html); the CSV and JSON go beside it with the same stem."""
     log = log or (lambda msg: None)
@@ -63,7 +65,6 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, parity: 
     html_path = Path(out) if out else Path(run_dir) / "report" / "report.html"
     if html_path.suffix.lower() not in (".html", ".htm"):
         raise MlffbenchError(f"{html_path}: the report file must end in .html")
-    html_path.parent.mkdir(parents=True, exist_ok=True)
     page = H.Page(f"mlffbench report: {run.name}")
     numbers: dict = {"run": run.name, "run_dir": str(run.run_dir), "provenance": run.provenance,
                      "datasets": run.datasets}
@@ -86,12 +87,12 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, parity: 
         ("transfer", "Transfer: group hold-out (TM23 Figs 4-5)", S.transfer_section(run, heatmaps, numbers)),
         ("learning", "Learning curves (TM23 Fig 6, MS25 Fig 3)", S.learning_section(run, numbers)),
         ("parity", "Parity plots (elemental data sets)",
-         S.parity_section(run, Path(run_dir), max_parity_frames, log) if parity else None),
+         S.parity_section(run, Path(run_dir), max_parity_frames, log, numbers) if parity else None),
     ]
     for anchor, heading, body in sections:
         if body is not None:
             page.add(anchor, heading, body)
-    for anchor, heading, body in dataset_sections(run, Path(run_dir), max_parity_frames, parity, log):
+    for anchor, heading, body in dataset_sections(run, Path(run_dir), max_parity_frames, parity, log, numbers):
         page.add(anchor, heading, body)
     sections = [
         ("cost", "Cost vs accuracy", S.cost_section(run)),
@@ -118,9 +119,9 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, parity: 
 
     numbers["numbers"] = records
     paths = {"html": html_path, "csv": html_path.with_suffix(".csv"), "json": html_path.with_suffix(".json")}
-    _write_atomic(paths["html"], page.render(H.element_filter(run.elements) if len(run.elements) > 1 else ""))
-    _write_atomic(paths["json"], json.dumps(_nan_to_none(numbers), indent=1, default=str, allow_nan=False))
-    _write_csv(paths["csv"], records)
+    _write_all({paths["html"]: page.render(H.element_filter(run.elements) if len(run.elements) > 1 else ""),
+                paths["json"]: json.dumps(_nan_to_none(numbers), indent=1, default=str, allow_nan=False),
+                paths["csv"]: _csv_text(records)})
     return paths
 
 
@@ -135,16 +136,47 @@ def _nan_to_none(x):
     return x
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+#: errno values that mean "no room here" (ENOSPC, EDQUOT, EFBIG: a file-size limit or a file system's maximum)
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
-def _write_csv(path: Path, records: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(records)
-    os.replace(tmp, path)
+def _write_all(files: dict[Path, str]) -> None:
+    """Write the report's files together: each to ``NAME.tmp`` first, then all renamed into place, so that a failed
+    write (a full disk) leaves no ``*.tmp`` and no new file beside an old one, i.e. the earlier report, if any, stays
+    whole and consistent. A folder made for them is removed again. OSError becomes one line saying what to do."""
+    folder = next(iter(files)).parent
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    tmps: list[Path] = []
+    path = folder
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path, text in files.items():
+            tmp = path.with_name(path.name + ".tmp")
+            tmps.append(tmp)
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())  # a full disk can surface only here (delayed allocation, NFS)
+    except OSError as exc:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+        for made_dir in made:  # deepest first; only folders this call made, and only while empty
+            try:
+                made_dir.rmdir()
+            except OSError:
+                break
+        where = path  # the report file being written, or its folder (write() errors carry no file name)
+        if exc.errno in _NO_ROOM:
+            raise MlffbenchError(f"{where}: no space left to write the report ({exc.strerror}); free space or give "
+                                 "--out a file on another disk and re-run (nothing was written)") from None
+        raise MlffbenchError(f"{where}: cannot write the report ({exc.strerror}; nothing was written)") from None
+    for tmp, path in zip(tmps, files):
+        os.replace(tmp, path)
+
+
+def _csv_text(records: list[dict]) -> str:
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(records)
+    return buf.getvalue()
