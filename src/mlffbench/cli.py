@@ -62,9 +62,9 @@ def _cmd_run(args) -> int:
 
     jobs = main_job.run(progress=not args.no_progress, announce=announce)
     print("\nData sets:")
-    print(data_table(jobs))
+    print(data_table(jobs, main_job.labeler_checks))
     print()
-    print(results_table(jobs))
+    print(results_table(jobs, main_job.labeler_checks))
     if main_job.not_run:
         print("\nNot run (refused at planning):")
         print(not_run_table(main_job.not_run))
@@ -244,13 +244,33 @@ def _cmd_elements(args) -> int:
 
 def _cmd_potentials(args) -> int:
     from mlffbench import elements
+    from mlffbench.data.labelers import checks as label_checks
     from mlffbench.data.labelers import potentials as pots
 
-    print(f"{'metal':<5} {'potential':<20} {'pair style':<12} {'file':<24} citation")
+    # the label checks of each potential on its TM23 starting cell (cached outside any run: seconds the first time)
+    def row(el: str, p) -> str:
+        check = label_checks.cell_text(label_checks.potential_record(el, p.id))
+        return f"{el:<5} {p.id:<20} {p.pair_style:<12} {p.file or p.library:<26} {check:<56} {p.citation}"
+
+    header = f"{'metal':<5} {'potential':<20} {'pair style':<12} {'file':<26} {'label check':<56} citation"
+    print(header)
     for el in elements.TM23:
         if el in pots.DEFAULT_POTENTIAL:
-            p = pots.POTENTIALS[pots.DEFAULT_POTENTIAL[el]]
-            print(f"{el:<5} {p.id:<20} {p.pair_style:<12} {p.file or p.library:<24} {p.citation}")
+            print(row(el, pots.POTENTIALS[pots.DEFAULT_POTENTIAL[el]]))
+    others = [(el, p) for p in pots.POTENTIALS.values() for el in p.elements
+              if el in elements.TM23 and pots.DEFAULT_POTENTIAL.get(el) != p.id and not p.id.endswith("_qsnap")]
+    print("\nother shipped potentials of TM23 metals (not defaults; choose one with labeler: {name: lammps, "
+          "potentials: {El: id}}):")
+    for el, p in sorted(others, key=lambda x: (elements.TM23.index(x[0]), x[1].id)):
+        print(row(el, p))
+    print("\nbuilt-in recipes (ms25):")
+    for name, rec in label_checks.recipe_records().items():
+        print(f"{name:<7} {rec['labeler']:<60} {label_checks.cell_text(rec)}")
+    tol = label_checks.LABEL_TOLERANCES
+    print(f"\nlabel check: the verification checks (mlffbench.verification) on the TM23 starting cell, judged as "
+          f"for models except smoothness: a labeler fails only above a force kink of {tol['force_kink']:g} eV/Å, "
+          f"a pressure kink of {tol['pressure_kink_GPa']:g} GPa or an energy jump of {tol['energy_jump']:g} eV "
+          "(mild: above the model tolerance, within these)")
     print("\nnot covered: " + "; ".join(f"{el} ({why})" for el, why in pots.UNCOVERED_TM23.items()))
     print("every metal (all 43): labeler {name: universal, model: sevennet | chgnet}, a pretrained universal potential "
           "as a surrogate for DFT (README, 'Every metal'); e.g. labeler: [lammps, {name: universal}]")

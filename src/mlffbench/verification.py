@@ -31,7 +31,7 @@ check that does not apply (stress of a molecule) is recorded "n/a" with the reas
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -60,6 +60,9 @@ class Check:
     tolerance: float | None
     unit: str
     detail: str  # what was measured; the reason of a failure or n/a
+    # every measure of a check with several (smoothness: the energy jump and the kink), so that a caller with
+    # other tolerances (a reference labeler: mlffbench.data.labelers.checks) can judge each without parsing text
+    measures: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -229,7 +232,9 @@ def smoothness_dimer(calc, atoms: Atoms, rng) -> Check:
     return Check("smoothness_dimer", "pass" if ok else "fail", jump, TOLERANCES["energy_jump"], "eV",
                  f"{pair[0]}-{pair[1]} dimer {start:.2f}-{DIMER_END_A:g} Å: energy jump {jump:.2e} eV (worst at "
                  f"{r[where]:.2f} Å), force kink {kink:.2e} eV/Å (at {r[at]:.2f} Å; tolerance "
-                 f"{TOLERANCES['force_kink']:g})")
+                 f"{TOLERANCES['force_kink']:g})",
+                 {"energy_jump": jump, "energy_jump_at_A": float(r[where]), "force_kink": kink,
+                  "force_kink_at_A": float(r[at])})
 
 
 def smoothness_compression(calc, atoms: Atoms, rng) -> Check:
@@ -260,7 +265,8 @@ def smoothness_compression(calc, atoms: Atoms, rng) -> Check:
     return Check("smoothness_compression", "pass" if ok else "fail", jump, TOLERANCES["energy_jump"], "eV",
                  f"isotropic scaling {SCALES[0]:g}-{SCALES[-1]:g}: energy jump {jump:.2e} eV (worst at s="
                  f"{SCALES[where]:.3f}), {'pressure' if periodic else 'dE/ds'} kink {kink:.2e} {unit} "
-                 f"(at s={SCALES[at]:.3f}; tolerance {tol:g})")
+                 f"(at s={SCALES[at]:.3f}; tolerance {tol:g})",
+                 {"energy_jump": jump, ("pressure_kink_GPa" if periodic else "dE_ds_kink"): kink})
 
 
 def _shortest(atoms: Atoms) -> float:

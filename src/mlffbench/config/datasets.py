@@ -84,9 +84,11 @@ class DataConfig:
     timestep_fs: float = 5.0
     thermostat_steps: float = 40.0
     split: SplitConfig | None = None  # this entry's split (default: the run's ``split``)
+    # label checks this entry's labelers may fail (``mlffbench.data.labelers.checks``): they run, marked
+    accept_failed_checks: list[str] = field(default_factory=list)
 
     #: fields that are not part of the generation protocol (they do not change the frames)
-    NOT_PROTOCOL = ("source", "name", "split")
+    NOT_PROTOCOL = ("source", "name", "split", "accept_failed_checks")
 
     def protocol(self, element: str | None = None) -> dict:
         """The fields that determine the generated frames (the data job's inputs); with ``element``, its own:
@@ -107,6 +109,7 @@ class DataConfig:
             check_name(where, "name", self.name)
         if self.split is not None:
             self.split.check(f"{where}.split")
+        _check_accept(where, self.accept_failed_checks)
         positive(where, "min_length", self.min_length)
         positive(where, "frames_per_temperature", self.frames_per_temperature)
         positive(where, "interval_fs", self.interval_fs)
@@ -228,11 +231,13 @@ class FilesConfig:
     level_of_theory: str | None = None
     path_groups: list[str] = field(default_factory=list)  # groups that are a reaction path: barrier scored
     split: SplitConfig | None = None
+    accept_failed_checks: list[str] = field(default_factory=list)  # label checks ``labeler`` may fail
 
     def check(self, where: str) -> None:
         from mlffbench import units
 
         check_source(where, self.source, "files")
+        _check_accept(where, self.accept_failed_checks)
         check_name(where, "name", self.name)
         if not self.files:
             raise ConfigError(f"{where}.files: needs at least one path or glob")
@@ -275,11 +280,13 @@ class BuiltinConfig:
     source: str = "builtin"
     names: list[str] = field(default_factory=list)
     split: SplitConfig | None = None
+    accept_failed_checks: list[str] = field(default_factory=list)  # label checks the recipes' potentials may fail
 
     def check(self, where: str) -> None:
         from mlffbench.datasets import builtin
 
         check_source(where, self.source, "builtin")
+        _check_accept(where, self.accept_failed_checks)
         if not self.names:
             raise ConfigError(f"{where}.names: needs at least one built-in data set ({', '.join(builtin.choices())})")
         for i, name in enumerate(self.names):
@@ -288,6 +295,12 @@ class BuiltinConfig:
                                   f"(known: {', '.join(builtin.choices())})")
         if self.split is not None:
             self.split.check(f"{where}.split")
+
+
+def _check_accept(where: str, names) -> None:
+    from mlffbench.data.labelers.checks import validate_accept
+
+    validate_accept(where, names)
 
 
 DataSetEntry = DataConfig | FilesConfig | BuiltinConfig

@@ -27,6 +27,7 @@ def plan(config: RunConfig) -> list[DataSet]:
     # the shortest interatomic distance of files data, only when a model's cutoff is to be checked against it
     shortest = any(get_model_class(m.name).cutoff_params for m in config.models)
     for key, entry in config.entries():
+        first = len(out)
         if isinstance(entry, DataConfig):
             out += generate.plan(entry, config.seed)
         elif isinstance(entry, FilesConfig):
@@ -37,6 +38,9 @@ def plan(config: RunConfig) -> list[DataSet]:
             out += builtin.plan(entry, config.seed, shortest)
         else:  # pragma: no cover - the config's tagged union admits nothing else
             raise ConfigError(f"{key}: unknown data-set source")
+        if entry.accept_failed_checks:  # the label checks (data.labelers.checks) read it from the data set
+            for ds in out[first:]:
+                ds.provenance["accept_failed_checks"] = list(entry.accept_failed_checks)
     for ds in out:
         ds.base_split = resolve_split(ds, config.split)
     names = [d.name for d in out]

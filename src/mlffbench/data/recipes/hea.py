@@ -93,6 +93,15 @@ def ideal_cell(counts: dict[str, int], p: dict, rng) -> Atoms:
     return atoms
 
 
+def check_structure(inputs: dict) -> tuple[Atoms, str]:
+    """The cell the reference potential is checked on before the recipe runs (``data.labelers.checks``): the first
+    composition's ideal fcc cell, as ``materialise`` builds it."""
+    p, seed = inputs["params"], inputs["seed"]
+    counts, _ = compositions(p, seed)[0]
+    cell = ideal_cell(counts, p, np.random.default_rng([seed, 0x4EA, 0]))
+    return cell, f"ideal fcc cell of composition 0 ({_formula(counts)}, {len(cell)} atoms)"
+
+
 def materialise(inputs: dict, folder: Path) -> dict:
     """Generate every composition missing from ``folder`` (finished ones are reused), then the manifest."""
     p, seed = inputs["params"], inputs["seed"]

@@ -67,6 +67,13 @@ def start_cell(p: dict, rng) -> Atoms:
     return Atoms(["Si"] * n + ["O"] * (2 * n), positions=positions, cell=[side] * 3, pbc=True)
 
 
+def check_structure(inputs: dict) -> tuple[Atoms, str]:
+    """The cell the reference potential is checked on before the recipe runs (``data.labelers.checks``): a random
+    packing at the recipe's density, as the first replica starts (no two atoms closer than 1.6 Å)."""
+    cell = start_cell(inputs["params"], np.random.default_rng([inputs["seed"], 0x5102, 0]))
+    return cell, f"random SiO2 packing at {inputs['params']['density']} g/cm³ ({len(cell)} atoms)"
+
+
 def materialise(inputs: dict, folder: Path) -> dict:
     p, seed = inputs["params"], inputs["seed"]
     pot = pots.POTENTIALS[POTENTIAL]
