@@ -359,7 +359,7 @@ def test_missing_file_and_unknown_format(tmp_path):
     with pytest.raises(DataError, match="file not found"):
         read_frames(tmp_path / "nope.xyz")
     (tmp_path / "data.cfg").write_text("x")
-    with pytest.raises(DataError, match="pass fmt="):
+    with pytest.raises(DataError, match="give it with --format"):
         read_frames(tmp_path / "data.cfg")
     with pytest.raises(DataError, match="unknown format"):
         read_frames(tmp_path / "data.cfg", fmt="lammps-dump")

@@ -22,7 +22,8 @@ from mlffbench.units import GPA, STRESS_CONVENTIONS, STRESS_UNITS, stress_factor
 STRESS_NOTE = "stress_note"
 #: smallest accepted cell volume of a fully periodic frame, Å³
 MIN_VOLUME = 1e-6
-#: largest plausible stress component, eV/Å³ (≈160 GPa): beyond it the file's unit was misread
+#: largest plausible stress component, eV/Å³ (≈160 GPa): beyond it, with no unit declared, the file's unit
+#: was probably misread
 MAX_PLAUSIBLE_STRESS = 1.0
 #: a raw number "looks like" a unit when, read in that unit, it is a stress between these, GPa
 _PLAUSIBLE_GPA = (0.01, MAX_PLAUSIBLE_STRESS / GPA)
@@ -152,9 +153,12 @@ def check_stress_plausible(frames: Sequence[Atoms], source: str, unit: str | Non
                            convention: str = "tensile") -> None:
     """Raise ``DataError`` at the first frame with a stress component beyond ``MAX_PLAUSIBLE_STRESS``.
 
-    ``unit`` / ``convention``: what the reader assumed (None where the format fixes it); the message then names
-    the declared units under which the file's number would be a plausible stress (0.01-160 GPa), the one giving the
-    largest such value first, and how to declare it."""
+    Readers call it only when the stress unit is the format's default (nobody declared it): a declared unit is
+    trusted whatever the magnitude (high-pressure EOS frames are real data), so declaring the unit the file is in
+    accepts the file. ``unit`` / ``convention``: what the reader assumed (None where the format fixes it); the
+    message then names the units under which the file's number would be a plausible stress (0.01-160 GPa), the
+    one giving the largest such value first, how to declare it, and that declaring ``unit`` itself accepts the
+    number as it was read."""
     for i, frame in enumerate(frames):
         stress = fr.label(frame, "stress")
         if stress is None:
@@ -167,9 +171,16 @@ def check_stress_plausible(frames: Sequence[Atoms], source: str, unit: str | Non
                    f"(|σ| > {MAX_PLAUSIBLE_STRESS / GPA:.0f} GPa)")
         if unit is not None:
             raw = value / stress_factor(unit, convention)
-            fits = sorted(((abs(raw) * stress_factor(u, "tensile") / GPA, u) for u in STRESS_UNITS), reverse=True)
+            # the unit is judged on the file's typical frame (median of each frame's largest component), so that
+            # a compressed equation-of-state frame coming first does not hide which unit the file is in
+            largest = [np.abs(s[np.isfinite(s)]).max() for s in (fr.label(f, "stress") for f in frames)
+                       if s is not None and np.isfinite(s).any()]
+            typical = float(np.median(largest)) / abs(stress_factor(unit, convention))
+            fits = sorted(((typical * stress_factor(u, "tensile") / GPA, u) for u in STRESS_UNITS), reverse=True)
             fits = [u for gpa, u in fits if _PLAUSIBLE_GPA[0] <= gpa <= _PLAUSIBLE_GPA[1]]
             message += f": the file's number {raw:.4g} was read as {unit}"
+            if not np.isclose(typical, abs(raw)):
+                message += f"; its frames' typical largest number is {typical:.4g}"
             if fits:
                 other = f" (or {', '.join(fits[1:])})" if fits[1:] else ""
                 message += (f"; it looks like {fits[0]}{other}: declare it with --stress-unit {fits[0]} or "
@@ -178,6 +189,8 @@ def check_stress_plausible(frames: Sequence[Atoms], source: str, unit: str | Non
                             "pressure, FitSNAP)")
             else:
                 message += f"; no stress unit ({', '.join(STRESS_UNITS)}) makes it plausible: is it a stress?"
+            message += (f"; if it really is {value / GPA:.3g} GPa (compressed equation-of-state cells), declare "
+                        f"--stress-unit {unit} (stress_unit: {unit}) and it is accepted as read")
         raise DataError(message)
 
 
