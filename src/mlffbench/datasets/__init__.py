@@ -31,7 +31,7 @@ def plan(config: RunConfig) -> list[DataSet]:
         if isinstance(entry, DataConfig):
             out += generate.plan(entry, config.seed)
         elif isinstance(entry, FilesConfig):
-            out.append(files.plan(entry, config.seed, shortest))
+            out.append(files.plan(entry, config.seed, shortest, config.split))
         elif isinstance(entry, BuiltinConfig):
             from mlffbench.datasets import builtin
 
@@ -39,8 +39,9 @@ def plan(config: RunConfig) -> list[DataSet]:
         else:  # pragma: no cover - the config's tagged union admits nothing else
             raise ConfigError(f"{key}: unknown data-set source")
         if entry.accept_failed_checks:  # the label checks (data.labelers.checks) read it from the data set
-            for ds in out[first:]:
-                ds.provenance["accept_failed_checks"] = list(entry.accept_failed_checks)
+            for ds in out[first:]:  # with what a recipe accepts itself (its only potential, stated there)
+                ds.provenance["accept_failed_checks"] = sorted(set(entry.accept_failed_checks)
+                                                               | set(ds.provenance.get("accept_failed_checks", ())))
     for ds in out:
         ds.base_split = resolve_split(ds, config.split)
     names = [d.name for d in out]

@@ -35,10 +35,15 @@ def _dataset(entry: DataConfig, element: str, seed: int, variant: str | None = N
     metadata = [{fr.GROUP: label, fr.TRAJECTORY: f"{element}_{label}", fr.FRAME_INDEX: i}
                 for label in temperatures for i in range(n)]
     reference = entry.reference(element)
+    inputs = {"source": "generate", "name": name, "element": element, "data": protocol, "seed": seed}
+    from mlffbench.data.labelers import checks as label_checks
+
+    if reference.get("name") in label_checks.IN_DATA_JOB:  # too slow for planning: the data job checks it first
+        inputs["label_checks"] = {"accept": sorted(entry.accept_failed_checks)}
     return DataSet(
         name=name, source="generate", collection=entry.name or "generate", elements=(element,), periodic=True,
         has_stress=True, uniform=True, groups={label: n for label in temperatures},
-        data_inputs={"source": "generate", "name": name, "element": element, "data": protocol, "seed": seed},
+        data_inputs=inputs,
         reference=reference, split=entry.split, metadata=metadata,
         provenance={"protocol": "TM23 (Methods IV.A)", "labeler": reference, "seed": seed,
                     "temperatures_K": temperatures},
@@ -60,7 +65,18 @@ def materialise(inputs: dict, folder: Path) -> dict:
     cfg = from_dict(DataConfig, inputs["data"], "data")
     relabeler = make_labeler(cfg.relabel) if cfg.relabel else None
     element = inputs["element"]
+    checked = None
+    if "label_checks" in inputs:  # a labeler too slow to check at planning: checked here, before it labels
+        from mlffbench.data.labelers import checks as label_checks
+
+        cell, _ = sample.prepare_cell(element, cfg, make_labeler(cfg.labeler), inputs["seed"])
+        reference = cfg.relabel or cfg.labeler
+        checked = label_checks.in_data_job(inputs["name"], reference if isinstance(reference, dict)
+                                           else {"name": reference}, cell, inputs["seed"],
+                                           inputs["label_checks"]["accept"])
     result = sample.generate_element(element, cfg, folder, make_labeler(cfg.labeler), relabeler, inputs["seed"])
+    if checked is not None:
+        result["labeler_checks"] = checked
     files = [(f"{element}/{Path(t['file']).name}", t["frames"]) for t in result["trajectories"].values()]
     manifest = write_manifest(folder, inputs["name"], files, fr.TEMPERATURE_LABEL)
     return {**result, "fingerprint": manifest["fingerprint"], "n_frames": manifest["n_frames"]}

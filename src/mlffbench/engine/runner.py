@@ -127,6 +127,11 @@ class MainJob:
         cfg = self.config
         cfg.check_trains()  # before the data sets are read: models: [] is a config error, not a data-only run
         self.datasets = datasets.plan(cfg)
+        from mlffbench.data.labelers import checks as label_checks
+
+        # every reference labeler is checked before it labels; a failure the entry does not accept is refused
+        # here, before the run directory exists (the measures are cached outside it)
+        self.labeler_checks = label_checks.plan(self.datasets, cfg.seed)
         self.not_run = []
         enabled = cfg.tasks.enabled()
         jobs: list[PlannedJob] = []

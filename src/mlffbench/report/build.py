@@ -35,9 +35,10 @@ def _claims_html(found: list) -> str:
     rows = "".join(f'<tr><td class="t">{H.esc(c.claim)}</td><td class="t"><span class="status '
                    f'{c.status.replace(" ", "-")}">{H.esc(c.status)}</span></td><td>{num(c.effect)}</td>'
                    f'<td class="t">{num(c.lo)} to {num(c.hi)}</td><td>{c.n}</td><td class="t">{H.esc(c.evidence)}'
-                   f"</td></tr>" for c in found)
+                   f'</td><td class="t">{H.esc(claims_mod.rests_on_text(c))}</td></tr>' for c in found)
     return ('<table><thead><tr><th class="t">TM23 claim</th><th class="t">this run</th><th>effect</th>'
             '<th class="t">95% CI</th><th>n</th><th class="t">evidence (force errors; learned models only)</th>'
+            '<th class="t">rests on (labels, data sets and labelers used)</th>'
             f"</tr></thead><tbody>{rows}</tbody></table>")
 
 

@@ -8,7 +8,12 @@ draws per comparison). Status: "supported" when the interval lies above zero, "c
 enough data" when it contains zero or the run has too few comparisons (the early/late metal claim needs
 ``MIN_ELEMENTS`` metals per side and resamples the metals too), "not tested" when the run lacks the data (no
 early/late metals, no B1/B2 pair, no transfer task). Only learned models are judged; the ``mean_energy`` baseline
-(zero forces: 100 % force error by construction) and the ``labeler`` (zero error) are left out."""
+(zero forces: 100 % force error by construction) and the ``labeler`` (zero error) are left out.
+
+Every claim says what it rests on: the data sets it used with each one's labeler, and, where none of those labels
+is DFT, "on classical-potential labels; TM23's claim is about DFT" (or universal-surrogate labels). Data sets whose
+labeler fails a label check (``mlffbench.data.labelers.checks``; run only because the config accepted the failure)
+are left out of every claim and named in its row."""
 
 from __future__ import annotations
 
@@ -39,6 +44,10 @@ class Claim:
     lo: float | None = None
     hi: float | None = None
     n: int = 0  # comparisons
+    datasets: list[str] = field(default_factory=list)  # the data sets the comparisons used
+    labelers: dict[str, str] = field(default_factory=dict)  # data set -> the labeler of its reference labels
+    labels: str = ""  # what the labels are, when not DFT: "on classical-potential labels; TM23's claim is about DFT"
+    excluded: dict[str, str] = field(default_factory=dict)  # data set -> why it was left out (failed label check)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -201,5 +210,91 @@ def hotter_harder(run: RunData) -> Claim:
     return _judge("hotter_harder", text, "meV/Å force MAE (melt - cold)", details, draws, "model-data set pairs")
 
 
+def excluded(run: RunData) -> dict[str, str]:
+    """{data set: reason} of the data sets left out of claims: their labeler fails a label check (accepted)."""
+    from mlffbench.data.labelers import checks as label_checks
+    from mlffbench.engine.runner import labeler_checks_of
+
+    records = label_checks.marked(labeler_checks_of(run.jobs, run.provenance.get("labeler_checks")))
+    return {n: f"labeler {r['labeler']} fails the label check " + ", ".join(r["accepted"]) for n, r in records.items()}
+
+
+#: label kinds that are not DFT, and how a claim row says it
+NOT_DFT = {"classical": "classical-potential", "universal": "universal-surrogate"}
+
+
+def label_kind(d: dict) -> tuple[str, str]:
+    """(kind, labeler in words) of a data set's reference labels from its description: classical (a LAMMPS
+    potential or EMT, DFT-fitted SNAP/UF3 included: they are fits, not DFT), universal (a pretrained surrogate), DFT
+    (GPAW, or files / shipped data whose level of theory is stated), else the files' own."""
+    from mlffbench.report import periodic
+
+    spec = d.get("reference")
+    prov = d.get("provenance") or {}
+    if periodic.universal_spec(spec):
+        return "universal", periodic.labeler_kind(spec)
+    name = spec.get("name") if isinstance(spec, dict) else None
+    if name in ("lammps", "emt") or (name is None and str(d.get("labeled_by", "")).startswith("lammps:")):
+        return "classical", d.get("labeled_by") or periodic.labeler_kind(spec, d.get("labeled_by"))
+    if name == "gpaw":
+        return "DFT", "GPAW DFT"
+    level = prov.get("level_of_theory")
+    return ("DFT", str(level)) if level else ("files", "the data files' own labels")
+
+
+def _rests_on(run: RunData, claim: Claim, used) -> Claim:
+    used = [n for n in dict.fromkeys(used) if n in run.datasets]
+    kinds = {n: label_kind(run.datasets[n]) for n in used}
+    claim.datasets = used
+    claim.labelers = {n: text for n, (_, text) in kinds.items()}
+    not_dft = sorted({NOT_DFT[k] for k, _ in kinds.values() if k in NOT_DFT})
+    if used and not any(k == "DFT" for k, _ in kinds.values()) and not_dft:
+        claim.labels = f"on {' and '.join(not_dft)} labels; TM23's claim is about DFT"
+    return claim
+
+
+def _without(run: RunData, names) -> RunData:
+    """The run with the results of data sets ``names`` left out (a shallow copy: the run is not changed)."""
+    import copy
+
+    if not names:
+        return run
+    view = copy.copy(run)
+    view.results = {t: [r for r in rs if r.get("dataset") not in names] for t, rs in run.results.items()}
+    view.datasets = {n: d for n, d in run.datasets.items() if n not in names}
+    return view
+
+
+def _used(run: RunData, claim: Claim) -> list[str]:
+    """The data sets behind a judged claim's comparisons."""
+    if claim.key == "early_harder":
+        models = {d["model"] for d in claim.details}
+        return [r["dataset"] for r in run.results.get("accuracy", []) if r["label"] in models and r.get("element")
+                and r["dataset"] in run.primary_collection()
+                and elements_db.get(r["element"]).group in EARLY_GROUPS + LATE_GROUPS]
+    return [d["dataset"] for d in claim.details if "dataset" in d]
+
+
 def check_claims(run: RunData) -> list[Claim]:
-    return [early_harder(run), b2_better(run), melt_worse(run), hotter_harder(run)]
+    out = excluded(run)
+    view = _without(run, out)
+    claims = []
+    for judge in (early_harder, b2_better, melt_worse, hotter_harder):
+        claim = judge(view)
+        claim = _rests_on(view, claim, _used(view, claim))
+        claim.excluded = dict(out)
+        claims.append(claim)
+    return claims
+
+
+def rests_on_text(claim: Claim) -> str:
+    """One line for a claim's row: its labels when not DFT, the data sets and labelers, what was left out."""
+    parts = [claim.labels] if claim.labels else []
+    by_labeler: dict[str, list[str]] = {}
+    for n, text in claim.labelers.items():
+        by_labeler.setdefault(text, []).append(n)
+    if by_labeler:
+        parts.append("data sets: " + "; ".join(f"{' '.join(ns)} ({text})" for text, ns in by_labeler.items()))
+    if claim.excluded:
+        parts.append("left out: " + "; ".join(f"{n} ({why})" for n, why in claim.excluded.items()))
+    return "; ".join(parts)

@@ -101,16 +101,21 @@ def _text_colour(rgba) -> str:
     return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
 
 
-def _draw_cells(ax, cells: list[tuple[str, float, float]], values: dict[str, float], norm, cmap, fontsize):
-    """cells: (symbol, x, y) with y increasing downwards."""
+def _draw_cells(ax, cells: list[tuple[str, float, float]], values: dict[str, float], norm, cmap, fontsize,
+                marked=frozenset()):
+    """cells: (symbol, x, y) with y increasing downwards; ``marked`` symbols are outlined and carry a ‡ (labels from
+    a labeler that fails a label check, accepted by the config)."""
     for symbol, x, y in cells:
         v = values.get(symbol)
         has = v is not None and math.isfinite(v)
         colour = cmap(norm(v)) if has else MISSING
         ax.add_patch(Rectangle((x, y), 0.96, 0.96, facecolor=colour, edgecolor="white", linewidth=0.6))
         ink = _text_colour(colour) if has else "#808080"
-        ax.text(x + 0.48, y + 0.34, symbol, ha="center", va="center", fontsize=fontsize, fontweight="bold",
-                color=ink)
+        ax.text(x + 0.48, y + 0.34, symbol + ("‡" if symbol in marked else ""), ha="center", va="center",
+                fontsize=fontsize, fontweight="bold", color=ink)
+        if symbol in marked:
+            ax.add_patch(Rectangle((x + 0.04, y + 0.04), 0.88, 0.88, fill=False, edgecolor="black", linewidth=1.6,
+                                   linestyle="--"))
         if has:
             ax.text(x + 0.48, y + 0.70, fmt_value(v), ha="center", va="center", fontsize=fontsize * 0.8, color=ink)
 
@@ -137,7 +142,7 @@ def _layout(layout: str):
 
 
 def heatmap(data: dict[str, dict[str, float]], *, layout: str = "dblock", title: str = "", unit: str = "",
-            cmap: str = "YlOrRd", vmin: float | None = None, vmax: float | None = None):
+            cmap: str = "YlOrRd", vmin: float | None = None, vmax: float | None = None, marked=frozenset()):
     """Figure with one periodic-table panel per model. ``data`` = {model: {symbol: value}}; ``layout`` one of
     LAYOUTS (or "auto": ``choose_layout`` of the data's symbols). One colour scale for all panels."""
     if layout == "auto":
@@ -165,7 +170,7 @@ def heatmap(data: dict[str, dict[str, float]], *, layout: str = "dblock", title:
         bottom = fh - top_in - (r + 1) * (ph + title_in) - r * gap_in
         axes.append(fig.add_axes((left / fw, bottom / fh, pw / fw, ph / fh)))
     for ax, model in zip(axes, models):
-        _draw_cells(ax, cells, data.get(model, {}), norm, cm, fontsize)
+        _draw_cells(ax, cells, data.get(model, {}), norm, cm, fontsize, set(marked))
         ax.set_xlim(x0, x1)
         ax.set_ylim(y1, y0)
         ax.set_aspect("equal")

@@ -56,6 +56,33 @@ def surrogate_note(run: RunData, datasets) -> str:
                    for s, ns in by_sentence.items())
 
 
+def flagged(run: RunData) -> dict[str, dict]:
+    """{data set: label-check record} of the data sets whose labeler fails a label check the config accepted:
+    marked (``checks.MARK``) in the report's tables and heatmap cells, left out of claims."""
+    from mlffbench.data.labelers import checks as label_checks
+
+    return label_checks.marked(label_records(run))
+
+
+def label_records(run: RunData) -> dict[str, dict]:
+    from mlffbench.engine.runner import labeler_checks_of
+
+    return labeler_checks_of(run.jobs, run.provenance.get("labeler_checks"))
+
+
+def _marked_name(run: RunData, name: str, marks: dict | None = None) -> str:
+    from mlffbench.data.labelers.checks import MARK
+
+    return name + MARK if name in (flagged(run) if marks is None else marks) else name
+
+
+def _label_note(run: RunData) -> str:
+    from mlffbench.data.labelers import checks as label_checks
+
+    note = label_checks.mark_note(flagged(run))
+    return f'<p class="note">{H.esc(note)}</p>' if note else ""
+
+
 def heatmap_layout(run: RunData) -> str:
     """The periodic-table layout of the run's heatmaps: the TM23 d block while every elemental data set is a TM23
     metal, the 43-metal table as soon as another metal is in (``periodic.choose_layout``)."""
@@ -71,9 +98,16 @@ def heatmap_figures(run: RunData, layout: str | None = None) -> list[tuple[str, 
     and, where it matters, the labeler of each element (surrogate labels say so)."""
     layout = layout or heatmap_layout(run)
     out = []
+    marks = flagged(run)
     for collection, names in run.elemental_collections().items():
         labels = periodic.labels_caption(label_sources(run, names))
         labels = f". {labels}" if labels else ""
+        marked = {run.datasets[n]["elements"][0] for n in names if n in marks}
+        if marked:  # accepted label-check failures: the cell says so (and the claims leave them out)
+            from mlffbench.data.labelers.checks import MARK
+
+            labels += (f". {MARK} (outlined) = labels from a labeler that fails a label check, accepted by the "
+                       f"config: {' '.join(sorted(marked))}")
         notes = f"; {periodic.LAYOUT_NOTES[layout]}, grey = not in run{labels}"
         for name in HEATMAP_METRICS:
             data = learned(values(run, name, "full", by="element", datasets=names), run)
@@ -81,7 +115,7 @@ def heatmap_figures(run: RunData, layout: str | None = None) -> list[tuple[str, 
             if data:
                 out.append((f"heatmap-{collection}-{name}-full",
                             f"{m.title} ({m.unit}), {collection}, full split{notes}",
-                            periodic.heatmap(data, layout=layout, title=f"{m.title}, full split", unit=m.unit)))
+                            periodic.heatmap(data, layout=layout, title=f"{m.title}, full split", unit=m.unit, marked=marked)))
             if name in ("energy_mae", "force_mae") and len(data) >= 2 and len(names) >= histograms.MIN_ELEMENTS:
                 mean = periodic.mean_over_models(data)
                 out.append((f"heatmap-{collection}-mean-{name}-full",
@@ -89,7 +123,7 @@ def heatmap_figures(run: RunData, layout: str | None = None) -> list[tuple[str, 
                             f"(Metal-43 SI Fig 2 a-b), {collection}, full split; {periodic.LAYOUT_NOTES[layout]}, "
                             f"grey = not in run or missing for some model{labels}",
                             periodic.heatmap({f"mean of {len(data)} models": mean}, layout=layout,
-                                             title=f"{m.title}, mean over models", unit=m.unit)))
+                                             title=f"{m.title}, mean over models", unit=m.unit, marked=marked)))
         transfer = [s for s in split_names(run) if "->" in s]
         datas = {s: learned(values(run, "force_percent", s, by="element", datasets=names), run) for s in transfer}
         if any(datas.values()):
@@ -100,7 +134,7 @@ def heatmap_figures(run: RunData, layout: str | None = None) -> list[tuple[str, 
                                 f"force % error, {collection}, trained {s.replace('->', ', tested ')} "
                                 f"(one colour range for all transfer maps){notes}",
                                 periodic.heatmap(data, layout=layout, title=f"force % error, {s}", unit="%",
-                                                 vmin=lo, vmax=hi)))
+                                                 vmin=lo, vmax=hi, marked=marked)))
     return out
 
 
@@ -117,6 +151,7 @@ def datasets_section(run: RunData) -> str | None:
     if not run.datasets:
         return None
     rows, elements = [], []
+    records = label_records(run)
     for name, d in run.datasets.items():
         prov = d.get("provenance") or {}
         reference = d.get("reference")
@@ -126,11 +161,22 @@ def datasets_section(run: RunData) -> str | None:
                      (periodic.labeler_kind(reference) + " (not DFT)" if periodic.universal_spec(reference)
                       else (reference or {}).get("name") if reference else "none"),
                      describe_split(d.get("base_split")), prov.get("level_of_theory") or "",
-                     d.get("fingerprint") or ""])
+                     d.get("fingerprint") or "", _label_check_cell(records.get(name))])
+        rows[-1][0] = _marked_name(run, name)
         elements.append(d.get("elements") or [])
+    from mlffbench.data.labelers import checks as label_checks
+
+    mild = label_checks.mild_note(records)
     return H.table(["data set", "source", "collection", "elements", "frames", "groups (frames)", "cell",
-                    "reference calculator", "split", "level of theory", "fingerprint"], rows, elements=elements
-                   ) + surrogate_note(run, run.datasets)
+                    "reference calculator", "split", "level of theory", "fingerprint", "label check"], rows,
+                   elements=elements) + surrogate_note(run, run.datasets) + _label_note(run) + (
+        f'<p class="note">{H.esc(mild)}</p>' if mild else "")
+
+
+def _label_check_cell(rec: dict | None) -> str:
+    from mlffbench.data.labelers import checks as label_checks
+
+    return "-" if rec is None else label_checks.cell_text(rec)
 
 
 def accuracy_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
@@ -147,7 +193,7 @@ def accuracy_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
     body += _distribution_html(run, numbers)
     ci = [r.intervals or {} for r in run.accuracy]
     gpa = METRICS["stress_mae"].factor
-    rows = [[r.dataset, r.model, marked_rank(r), r.n_train, r.n_test, 1e3 * r.force_mae,
+    rows = [[_marked_name(run, r.dataset), r.model, marked_rank(r), r.n_train, r.n_test, 1e3 * r.force_mae,
              interval_text(c.get("force_mae"), 1e3), r.force_percent, interval_text(c.get("force_percent")),
              1e3 * r.energy_mae, interval_text(c.get("energy_mae"), 1e3, 3), r.energy_percent,
              r.stress_mae * gpa, interval_text(c.get("stress_mae"), gpa, 3), r.stress_percent, r.fit_s]
@@ -156,7 +202,7 @@ def accuracy_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
                      "E MAE meV/atom", "95% CI", "E %", "S MAE GPa", "95% CI", "S %", "fit s"], rows,
                     elements=[_elements_of(run, r.dataset) for r in run.accuracy])
     body += f'<p class="note">{H.esc(CI_NOTE.strip())}.{H.esc(check_notes(run.accuracy))}</p>' + cited(run.accuracy)
-    body += surrogate_note(run, [r.dataset for r in run.accuracy])
+    body += surrogate_note(run, [r.dataset for r in run.accuracy]) + _label_note(run)
     flags = baseline_flags(run.accuracy)
     numbers["baseline_flags"] = flags
     if flags:
