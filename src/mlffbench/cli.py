@@ -24,7 +24,7 @@ def _cmd_run(args) -> int:
         config, source = data_config(args), "--data"
     else:
         for flag in ("test", "models", "stress_unit", "stress_convention", "shear_order", "format", "group_key",
-                     "transfer", "name", "path_groups"):
+                     "transfer", "name", "path_groups", "energy", "allow_duplicates"):
             if getattr(args, flag):
                 raise ConfigError(f"--{flag.replace('_', '-')}: only with --data (a config file names these itself)")
         config = _builtin_data_config(args.config) or load_config(args.config)
@@ -125,7 +125,8 @@ def data_config(args):
                         test_files=[str(Path(p).resolve()) for p in args.test or []], format=args.format,
                         group_key=args.group_key, stress_unit=args.stress_unit,
                         stress_convention=args.stress_convention, shear_order=args.shear_order,
-                        path_groups=[g for g in (args.path_groups or "").split(",") if g])
+                        path_groups=[g for g in (args.path_groups or "").split(",") if g], energy=args.energy,
+                        allow_duplicates=args.allow_duplicates)
     names = [m for m in (args.models or "acegp,mean_energy").split(",") if m]
     if not names:
         raise ConfigError("--models: no model names given")
@@ -281,6 +282,7 @@ def _cmd_check(args) -> int:
     from collections import Counter
 
     from mlffbench import frames as fr
+    from mlffbench.data import sanity
     from mlffbench.data.io import detect_format, read_frames, stress_declaration
     from mlffbench.data.mlearn import SHEAR_ORDER, SHEAR_ORDER_SOURCE
     from mlffbench.data.validate import STRESS_NOTE
@@ -293,14 +295,26 @@ def _cmd_check(args) -> int:
     require = tuple(x for x in args.require.split(",") if x)
     declared = {"stress_unit": args.stress_unit, "stress_convention": args.stress_convention}
     failed = 0
+    read: list = []  # (path, frames) of the files read, for the per-atom check across files
     for path in args.files:
         try:
             frames = read_frames(path, fmt=args.format, require=require, shear_order=args.shear_order, **declared)
             unit, convention = stress_declaration(path, args.format, **declared)
+            if args.energy == "per-atom":  # declared: judged (and shown) as the per-cell energies a run uses
+                sanity.to_per_cell(frames)
+            elif args.energy is None:
+                sanity.check_energy_scale([(str(path), frames)])
         except MlffbenchError as exc:  # one line per bad file; the other files are still checked
             print(f"mlffbench: error: {exc}", file=sys.stderr)
             failed += 1
             continue
+        read.append((str(path), frames))
+        for note in sanity.force_warnings(str(path), frames):
+            sanity.warn(note)
+        inside = sanity.repeats(frames)
+        if inside:
+            sanity.warn(f"{path}: {len(inside)} frames repeat earlier frames of the file (e.g. frame {inside[0][0]} "
+                        f"= frame {inside[0][1]})")
         pbc = frames[0].pbc  # the reader refuses files that mix pbc
         partly = f"partly periodic (pbc {' '.join('T' if p else 'F' for p in pbc)})"
         periodic = "periodic" if pbc.all() else "non-periodic" if not pbc.any() else partly
@@ -323,6 +337,12 @@ def _cmd_check(args) -> int:
         for note, n in Counter(f.info[STRESS_NOTE] for f in frames if f.info.get(STRESS_NOTE)).items():
             print(f"  stress note ({n} frames): {note}")
         print(f"  ok: {', '.join(require) + ' on every frame' if require else 'structure'}")
+    if args.energy is None and len(read) > 1:  # a per-atom file among per-cell ones shows only beside them
+        try:
+            sanity.check_energy_scale(read)
+        except MlffbenchError as exc:
+            print(f"mlffbench: error: {exc}", file=sys.stderr)
+            failed += 1
     return 2 if failed else 0
 
 
@@ -383,6 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "test on each TEST group (comma-separated)")
     p.add_argument("--path-groups", metavar="G[,G]", help="groups whose frames, in file order, are a reaction path "
                                                           "(NEB images): the barrier is scored model vs reference")
+    p.add_argument("--energy", choices=["per-cell", "per-atom"],
+                   help="energies in the files: per-cell (default; declaring it skips the per-atom check) or "
+                        "per-atom (converted to per cell on reading)")
+    p.add_argument("--allow-duplicates", action="store_true",
+                   help="keep test frames that repeat training frames (default: refused, they flatter every model)")
     p.add_argument("--name", help="data-set and run name (default: from the file names)")
     p.add_argument("--run-dir", help="run directory (default runs/<config name>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -433,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                "format's own (mlearn JSON compressive, others tensile)")
     p.add_argument("--shear-order", help='meaning of stress components 4-6 of a 6-number stress, e.g. "xy,yz,zx" '
                                          "(default: ASE's yz,xz,xy; mlearn JSON: its table or detected)")
+    p.add_argument("--energy", choices=["per-cell", "per-atom"],
+                   help="energies in the files: per-cell (default; declaring it skips the per-atom check) or "
+                        "per-atom (converted to per cell on reading)")
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("report", help="HTML report (+ CSV/JSON) of a run, from its store",

@@ -216,7 +216,10 @@ class FilesConfig:
     VASP / LAMMPS pressure); ``shear_order`` for mlearn-style JSON (e.g. "xy,yz,zx"). ``labeler``: the
     reference calculator that made the labels, when there is one (then observables can run on this data set).
     ``path_groups``: groups whose frames, in file order, are a reaction path (e.g. NEB images): the barrier
-    (highest energy minus the first frame's) is scored model vs reference."""
+    (highest energy minus the first frame's) is scored model vs reference. ``energy``: ``per-cell`` (the
+    default, and a declaration that turns the per-atom check off) or ``per-atom`` (converted to per cell on
+    reading), for every file, or a mapping {path or glob: per-atom | per-cell} for a mix of files.
+    ``allow_duplicates``: keep test frames that repeat training frames (refused by default: they flatter)."""
 
     source: str = "files"
     name: str = ""
@@ -232,11 +235,30 @@ class FilesConfig:
     path_groups: list[str] = field(default_factory=list)  # groups that are a reaction path: barrier scored
     split: SplitConfig | None = None
     accept_failed_checks: list[str] = field(default_factory=list)  # label checks ``labeler`` may fail
+    energy: str | dict[str, str] | None = None  # per-cell | per-atom, or {path or glob: kind}; None: per cell
+    allow_duplicates: bool = False  # test frames that repeat training frames are kept (warned) instead of refused
+
+    def energy_kind(self, path) -> str | None:
+        """The declared energy kind of one file (None: undeclared, read as per cell and checked)."""
+        import fnmatch
+
+        if not isinstance(self.energy, dict):
+            return self.energy
+        for pattern, kind in self.energy.items():
+            if str(path) == pattern or fnmatch.fnmatch(str(path), pattern):
+                return kind
+        return None
 
     def check(self, where: str) -> None:
         from mlffbench import units
+        from mlffbench.data.sanity import ENERGY_KINDS
 
         check_source(where, self.source, "files")
+        declared = self.energy.items() if isinstance(self.energy, dict) else [(None, self.energy)]
+        for pattern, kind in declared:
+            key = "energy" if pattern is None else f"energy.{pattern}"
+            if kind is not None and kind not in ENERGY_KINDS:
+                raise ConfigError(f"{where}.{key}: '{kind}' is not one of {', '.join(ENERGY_KINDS)}")
         _check_accept(where, self.accept_failed_checks)
         check_name(where, "name", self.name)
         if not self.files:
@@ -269,6 +291,8 @@ class FilesConfig:
 
         self.files = [absolute(p) for p in self.files]
         self.test_files = [absolute(p) for p in self.test_files]
+        if isinstance(self.energy, dict):  # per-file energy kinds name files like ``files`` does
+            self.energy = {absolute(p): kind for p, kind in self.energy.items()}
 
 
 @dataclass

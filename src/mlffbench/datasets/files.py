@@ -25,7 +25,7 @@ FRAMES_FILE = "frames.extxyz"
 REQUIRED = {"train": ("energy", "forces"), "test": ("energy",)}
 #: info keys kept in the canonical copy (others are the source's own metadata, not needed to benchmark)
 KEPT_INFO = (GROUP, SUBSET, fr.SOURCE, fr.TRAJECTORY, fr.FRAME_INDEX, fr.TEMPERATURE_LABEL, fr.TARGET_TEMPERATURE,
-             "config_type", "description", "stress_note", "temperature")
+             "config_type", "description", "stress_note", "temperature", "energy_note")
 
 #: Å searched for the shortest interatomic distance at planning (above every model cutoff in use)
 SHORTEST_LIMIT = 10.0
@@ -85,6 +85,10 @@ def read(entry: FilesConfig) -> tuple[list[tuple[Path, str, list[Atoms]]], dict]
             # training frames need forces; a test file may hold energies only (a reaction path, a scan)
             frames = read_frames(path, fmt=entry.format, require=REQUIRED[subset],
                                  **{k: v for k, v in units.items() if v is not None})
+            if entry.energy_kind(path) == "per-atom":  # declared: per cell from here on (the canonical copy too)
+                from mlffbench.data.sanity import to_per_cell
+
+                to_per_cell(frames)
             for i, frame in enumerate(frames):
                 frame.info[GROUP] = _group(frame, entry.group_key, path, i)
                 frame.info[SUBSET] = subset
@@ -132,8 +136,9 @@ def _check_consistent(parts) -> None:
                                 "can be trained for them")
 
 
-def plan(entry: FilesConfig, seed: int, shortest: bool = False) -> DataSet:
-    """``shortest``: find the shortest interatomic distance (a model has a cutoff to check against it)."""
+def plan(entry: FilesConfig, seed: int, shortest: bool = False, default_split=None) -> DataSet:
+    """``shortest``: find the shortest interatomic distance (a model has a cutoff to check against it).
+    ``default_split``: the run's split (the data set's own ``split`` wins), for the duplicate check."""
     parts, units = read(entry)
     _check_consistent(parts)
     frames = [f for _, _, fs in parts for f in fs]
@@ -154,19 +159,30 @@ def plan(entry: FilesConfig, seed: int, shortest: bool = False) -> DataSet:
     shortest = fr.shortest_distance(frames, SHORTEST_LIMIT) if shortest else None
     files = [{"path": portable(path), "sha256": sha256(path), "subset": subset, "frames": len(fs)}
              for path, subset, fs in parts]
-    return DataSet(
+    # per-atom energies converted: the data job must convert them too (only then, so other runs keep their keys)
+    converted = [portable(path) for path, _, _ in parts if entry.energy_kind(path) == "per-atom"]
+    energy = {"energy": entry.energy} if converted else {}
+    if converted:
+        notes.append(f"{entry.name}: energies declared per atom, converted to per cell (x natoms): "
+                     f"{', '.join(Path(p).name for p in converted)}")
+    ds = DataSet(
         name=entry.name, source="files", collection=entry.name, elements=elements,
         periodic=bool(frames[0].pbc.all()), has_stress=any(fr.has_label(f, "stress") for f in frames),
         uniform=all(f.numbers.tolist() == numbers for f in frames), groups=groups,
         data_inputs={"source": "files", "name": entry.name, "files": files, "format": entry.format,
-                     "group_key": entry.group_key, **units},
+                     "group_key": entry.group_key, **units, **energy},
         reference=None if entry.labeler is None else _spec(entry.labeler), split=entry.split,
         metadata=[{k: f.info[k] for k in (GROUP, SUBSET, fr.TRAJECTORY, fr.FRAME_INDEX) if k in f.info}
                   for f in frames],
         n_test_files=n_test, notes=notes, path_groups=tuple(entry.path_groups),
-        provenance={"files": files, "level_of_theory": entry.level_of_theory, "units_declared": units},
+        provenance={"files": files, "level_of_theory": entry.level_of_theory, "units_declared": units,
+                    **({"energy_converted_from_per_atom": converted} if converted else {})},
         shortest_distance=shortest if shortest is not None and shortest < SHORTEST_LIMIT else None,
     )
+    from mlffbench.data.sanity import check_dataset
+
+    ds.notes += check_dataset(entry, parts, ds, default_split, seed)
+    return ds
 
 
 def _round_trips(key: str, value) -> bool:
@@ -196,7 +212,8 @@ def materialise(inputs: dict, folder: Path) -> dict:
     entry = FilesConfig(name=inputs["name"], files=[f["path"] for f in inputs["files"] if f["subset"] == "train"],
                         test_files=[f["path"] for f in inputs["files"] if f["subset"] == "test"],
                         format=inputs["format"], group_key=inputs["group_key"], stress_unit=inputs["stress_unit"],
-                        stress_convention=inputs["stress_convention"], shear_order=inputs["shear_order"])
+                        stress_convention=inputs["stress_convention"], shear_order=inputs["shear_order"],
+                        energy=inputs.get("energy"))
     parts, _ = read(entry)
     frames = [frame for _, _, part in parts for frame in part]
     frame_groups = [frame.info[GROUP] for frame in frames]  # in the manifest: a group '300' stays a string
