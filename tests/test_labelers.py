@@ -50,7 +50,9 @@ def ground_guess(symbol: str, repeat) -> Atoms:
 # ---------------------------------------------------------------- LAMMPS calculator: finite differences
 
 # One element per pair style: eam/alloy, eam (funcfl), adp, eam/fs (hcp, skewed cell), meam (Baskes library:
-# bcc Mo, fcc Ir), 2NN meam (Cr), meam/spline (Ti, omega: hexagonal skewed cell) and hcp Ti with meam/spline.
+# fcc Ir, chosen explicitly: no longer a default), snap (bcc Mo), snap+zbl (W), uf3 (Nb), 2NN meam (Cr),
+# meam/spline (Ti, omega: hexagonal skewed cell) and hcp Ti with meam/spline.
+EXPLICIT = {"Ir": "Ir_meam_baskes"}
 FD_CASES = [
     ("Cu", None, (2, 2, 2)),
     ("Ag", None, (2, 2, 2)),
@@ -58,6 +60,8 @@ FD_CASES = [
     ("Zr", None, (2, 2, 2)),
     ("Mo", None, (2, 2, 2)),
     ("Ir", None, (2, 2, 2)),
+    ("W", None, (2, 2, 2)),
+    ("Nb", None, (2, 2, 2)),
     ("Cr", None, (2, 2, 2)),
     ("Ti", None, (2, 2, 2)),
     ("Ti", "hcp", (2, 2, 2)),
@@ -72,6 +76,8 @@ def test_forces_and_stress_match_finite_differences(lammps, symbol, lattice, rep
         a, c = build.initial_guess(symbol, lattice)
         atoms = build.prototype(symbol, lattice, a, c).repeat(repeat)
     atoms = strained_rattled(atoms, seed=len(atoms) + ord(symbol[0]))
+    if symbol in EXPLICIT:
+        lammps = LammpsLabeler({symbol: EXPLICIT[symbol]})
     atoms.calc = lammps.calculator([symbol])
     forces = atoms.get_forces()
     stress = atoms.get_stress(voigt=True)
