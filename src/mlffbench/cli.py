@@ -190,13 +190,17 @@ def _cmd_generate(args) -> int:
 
 def _cmd_status(args) -> int:
     from mlffbench.engine.lock import FILE, coordinator
-    from mlffbench.engine.store import open_existing
+    from mlffbench.engine.sources import current
+    from mlffbench.engine.store import STATUSES, open_existing
 
     store = open_existing(args.run)
     try:
-        counts, jobs = store.counts(), list(store.jobs())
+        jobs, provenance = list(store.jobs()), store.provenance()
     finally:
         store.close()
+    # jobs of a data set's earlier version (a source file changed) are not this run's: counted apart
+    jobs, superseded = current(jobs, provenance)
+    counts = {s: sum(job.status == s for job in jobs) for s in STATUSES}
     alive, holder = coordinator(args.run)
     # 'running' in the store means running only while a coordinator holds the run directory; else it was killed
     shown = "interrupted" if alive is False else "running"
@@ -204,6 +208,9 @@ def _cmd_status(args) -> int:
         counts = {"done": counts["done"], "running": 0, "interrupted": counts["running"],
                   **{k: counts[k] for k in ("failed", "pending")}}
     print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+    if superseded:
+        print(f"  superseded: {len(superseded)} job(s) of earlier versions of data set(s) whose source files changed "
+              "(kept in the store, not shown by report)")
     if alive:
         print(f"  coordinator: {holder.describe() if holder else 'starting'}")
     elif alive is None:

@@ -246,6 +246,9 @@ def _read_ase(path: Path, index, fmt: str, **kw) -> list[Atoms]:
 def _read_extxyz(path: Path, index, factor: float, order) -> list[Atoms]:
     """Extended XYZ with energy / stress / virial checked and converted here rather than trusted to ASE (which
     takes a string energy as is and silently keeps one triangle of a non-symmetric 3x3 stress)."""
+    from mlffbench.data.truncation import check_extxyz
+
+    check_extxyz(path)  # a file cut mid-frame or mid-number: refused naming the frame (ASE reads the latter as valid)
     frames = _read_ase(path, index, "extxyz", properties_parser=_park_labels)
     for i, frame in enumerate(frames):
         _extxyz_labels(frame, f"{path}: frame {i}", factor, order)

@@ -17,7 +17,7 @@ import mlffbench
 from mlffbench import datasets
 from mlffbench.config import DataConfig, RunConfig, check_model_params, to_dict
 from mlffbench.datasets import DataSet
-from mlffbench.engine import artefacts
+from mlffbench.engine import artefacts, sources
 from mlffbench.engine.executors import make_executor, outcome, run_job
 from mlffbench.engine.lock import RunLock
 from mlffbench.engine.store import Job, RunStore, environment_provenance, job_key
@@ -115,6 +115,7 @@ class MainJob:
         self.executor = executor  # default: from config.execution, created when the run starts
         self.datasets: list[DataSet] = []  # filled by plan()
         self.not_run: list[dict] = []  # (task, data set, model) refused at planning, each with its one-line reason
+        self._replaced: dict[str, str] = {}  # earlier data-set name -> the planned one replacing it (engine.sources)
         self.labeler_checks: dict[str, dict] = {}  # data set -> its reference labeler's checks (filled by plan())
 
     # -- planning -----------------------------------------------------------------------------------
@@ -230,8 +231,13 @@ class MainJob:
         with RunLock(self.run_dir):
             store = RunStore(self.run_dir)
             try:
+                # the source files against the earlier run's: a gone one is refused here, before anything is written
+                notes, self._replaced = sources.check(
+                    self.config, [(ds.name, ds.data_inputs) for ds in self.datasets], store, self.run_dir)
                 if announce is not None:
                     announce()
+                for note in notes:
+                    print(f"mlffbench: {note}", file=sys.stderr)
                 return self._run(planned, store, progress)
             finally:
                 store.close()
@@ -243,10 +249,14 @@ class MainJob:
             "protocol_notes": protocol_notes(cfg, self.datasets), "code_version": CODE_VERSION,
             "datasets": {ds.name: ds.describe() for ds in self.datasets}, "not_run": self.not_run,
             "labeler_checks": self.labeler_checks,
+            # the latest version of each data set: the report and status show only its jobs (engine.sources)
+            sources.DATA_KEYS: sources.data_keys(
+                store.provenance().get(sources.DATA_KEYS),
+                {job.name.split(":", 1)[1]: job.key for job in planned if job.kind == "data"}, self._replaced),
         })
         for job in planned:
             store.add_job(job.key, job.kind, job.name, job.inputs)
-        self._reuse_notes(planned, store)
+        self._discard_edited(store)
         self._verify(planned, store)
         self._execute(planned, store, progress)
         return [store.get(job.key) for job in planned]
@@ -265,19 +275,15 @@ class MainJob:
         if redo:
             store.reset(sorted(set().union(*redo.values())))
 
-    def _reuse_notes(self, planned: list[PlannedJob], store: RunStore) -> None:
-        """A files data set whose source files changed since an earlier run in this directory is a new data set (its
-        job key includes the files' sha256): say so, once per file, so its new results are not taken for reuse."""
-        earlier = {job.name: job for job in store.jobs("data") if job.status == "done"}
-        for job in planned:
-            old = earlier.get(job.name)
-            if job.kind != "data" or old is None or old.key == job.key or "files" not in job.inputs:
-                continue
-            before = {f["path"]: f["sha256"] for f in old.inputs.get("files", [])}
-            for f in job.inputs["files"]:
-                if f["path"] in before and before[f["path"]] != f["sha256"]:
-                    print(f"mlffbench: {f['path']}: source file changed since the earlier run in this directory; "
-                          f"{job.name} is a new data set (new fingerprint), its jobs run afresh", file=sys.stderr)
+    def _discard_edited(self, store: RunStore) -> None:
+        """A result edited after it was written (its checksum no longer matches) is not trusted and not reused:
+        said once per job, then the job runs again (readers refuse such a store; the coordinator can repair it)."""
+        edited = store.tampered()
+        for _, name in edited:
+            print(f"mlffbench: {self.run_dir}: job {name}: result edited after it was written (checksum mismatch); "
+                  "discarded, the job runs again", file=sys.stderr)
+        if edited:
+            store.discard([key for key, _ in edited])
 
     def _execute(self, planned: list[PlannedJob], store: RunStore, progress: bool) -> None:
         todo = [job for job in planned if store.get(job.key).status != "done"]

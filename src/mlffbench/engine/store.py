@@ -339,6 +339,13 @@ class RunStore:
             yield self._job(row)
 
     @_translated
+    def latest_done_inputs(self, kind: str) -> dict[str, dict]:
+        """{name: inputs} of the most recently finished job of each name of ``kind`` (inputs only, no result)."""
+        rows = self._conn.execute("SELECT name, inputs FROM jobs WHERE kind=? AND status='done' ORDER BY finished",
+                                  (kind,)).fetchall()
+        return {name: json.loads(inputs) for name, inputs in rows}
+
+    @_translated
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)
         for status, n in self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"):

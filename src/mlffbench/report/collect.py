@@ -107,12 +107,15 @@ class RunData:
 
 def load_run(run_dir: str | Path) -> RunData:
     """Read ``run_dir/run.sqlite``; raises MlffbenchError when it is not a run directory."""
+    from mlffbench.engine.sources import current
+
     store = open_existing(run_dir)
     try:
         jobs = list(store.jobs())
         provenance = store.provenance()
     finally:
         store.close()
+    jobs, _ = current(jobs, provenance)  # results of a data set's superseded frames (a source changed) are not shown
     results: dict[str, list[dict]] = {}
     observables, crash_tests, checks = [], [], []
     electronic: list[dict] = []
