@@ -276,13 +276,16 @@ def test_elements():
 def test_potentials():
     result = cli("potentials")
     assert result.returncode == 0, result.stderr
-    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
-    assert "Cu" in rows and "Cu_mishin1" in rows["Cu"]
-    table = result.stdout.split("\nnot covered")[0].splitlines()[1:]
-    covered = [line.split()[0] for line in table if line.strip()]
-    assert "Cu" in covered and "Os" not in covered
+    defaults = result.stdout.split("\n\nother shipped")[0].splitlines()[1:]
+    rows = {line.split()[0]: line for line in defaults if line.strip()}
+    assert "Cu_mishin1" in rows["Cu"] and "Os" not in rows
+    assert "Mo_snap" in rows["Mo"] and "pass 9/9" in rows["Mo"] and "Nb_uf3" in rows["Nb"]  # the label-check column
+    assert "Ir" not in rows and "Rh" not in rows  # the Baskes MEAM fails the label check: not a default
+    others = result.stdout.split("\n\nother shipped")[1].split("\n\nbuilt-in recipes")[0]
+    ir = next(line for line in others.splitlines() if line.startswith("Ir "))
+    assert "FAIL smoothness_dimer: force kink" in ir
     not_covered = [line for line in result.stdout.splitlines() if line.startswith("not covered")]
-    assert len(not_covered) == 1 and "Os (" in not_covered[0]
+    assert len(not_covered) == 1 and "Os (" in not_covered[0] and "Ir (only the Baskes" in not_covered[0]
 
 
 # -- run, re-run, status ---------------------------------------------------------------------------------
