@@ -254,9 +254,9 @@ class MainJob:
                 store.provenance().get(sources.DATA_KEYS),
                 {job.name.split(":", 1)[1]: job.key for job in planned if job.kind == "data"}, self._replaced),
         })
+        self._discard_edited(store)  # first: every later step reads results, and an edited one is refused
         for job in planned:
             store.add_job(job.key, job.kind, job.name, job.inputs)
-        self._discard_edited(store)
         self._verify(planned, store)
         self._execute(planned, store, progress)
         return [store.get(job.key) for job in planned]
