@@ -97,6 +97,10 @@ def _generate_notes(data: DataConfig) -> list[str]:
             "potential's energy zero (cohesive-energy scale), so they are not comparable with TM23's VASP "
             "total-energy % errors"
         )
+    fitted = _dft_fitted(data)
+    if fitted:
+        notes.append(f"{', '.join(fitted)}: labels from DFT-fitted machine-learned potentials (SNAP, UF3 in LAMMPS), "
+                     "not DFT: the benchmark measures how well a model learns the fit, not DFT")
     if "universal" in names:
         from mlffbench.data.labelers.universal import SURROGATE_NOTE
 
@@ -106,6 +110,22 @@ def _generate_notes(data: DataConfig) -> list[str]:
             "against DFT are the model's, and a zero-shot model of the same kind is refused as circular"
         )
     return notes
+
+
+def _dft_fitted(data: DataConfig) -> list[str]:
+    """The elements of a generate entry whose LAMMPS reference is a machine-learned fit to DFT (SNAP, UF3)."""
+    from mlffbench.data.labelers import make_labeler
+
+    out = []
+    for el in data.element_list():
+        spec = data.reference(el)
+        if spec.get("name") == "lammps":
+            try:
+                if make_labeler(spec).potential([el]).pair_style in ("snap", "uf3"):
+                    out.append(el)
+            except MlffbenchError:
+                pass  # a config error, reported by planning
+    return out
 
 
 class MainJob:
