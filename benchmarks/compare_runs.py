@@ -19,17 +19,21 @@ import argparse
 import hashlib
 import json
 import math
-import sqlite3
 import sys
 from pathlib import Path
 
 
 def jobs(run_dir: Path) -> list[dict]:
-    conn = sqlite3.connect(f"file:{run_dir / 'run.sqlite'}?mode=ro", uri=True)
-    rows = conn.execute("SELECT kind, name, inputs, status, result FROM jobs").fetchall()
-    conn.close()
-    return [{"kind": k, "name": n, "inputs": json.loads(i), "status": s, "result": json.loads(r) if r else None}
-            for k, n, i, s, r in rows]
+    # through the store's reader (read-only), so every result is verified against its checksum: an edited value
+    # is a one-line error, never a number compared as if the run had computed it
+    from mlffbench.engine.store import open_existing
+
+    store = open_existing(run_dir)
+    try:
+        return [{"kind": j.kind, "name": j.name, "inputs": j.inputs, "status": j.status, "result": j.result}
+                for j in store.jobs()]
+    finally:
+        store.close()
 
 
 def _point(point: dict) -> str:
@@ -92,7 +96,13 @@ def main(argv=None) -> int:
     ap.add_argument("--rtol", type=float, default=0.0, help="relative tolerance (default 0: bit-identical)")
     ap.add_argument("--added-ok", action="store_true", help="values and jobs only in AFTER are additions")
     args = ap.parse_args(argv)
-    before, after = fit_results(args.before), fit_results(args.after)
+    from mlffbench.errors import MlffbenchError
+
+    try:
+        before, after = fit_results(args.before), fit_results(args.after)
+    except MlffbenchError as exc:  # not a run directory, a damaged store, a result edited after it was written
+        print(f"compare_runs: error: {exc}", file=sys.stderr)
+        return 2
     only = sorted(set(before) - set(after)) if args.added_ok else sorted(set(before) ^ set(after))
     added_jobs, added_values = len(set(after) - set(before)), 0
     compared = differ = 0
