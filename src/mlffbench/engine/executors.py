@@ -8,17 +8,59 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import traceback
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 
 from mlffbench.errors import one_line
 
+#: the thread counts of a job's process, as the embedded LocalCluster gives each worker process before it starts:
+#: one thread for OpenMP, BLAS and numba, so n workers use n cores, not n^2 (and n jobs on a cluster node the same)
+WORKER_THREADS = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
+
+
+@contextmanager
+def one_thread():
+    """Run a job with the threads of a Dask worker, whatever process it runs in (the in-process executor's, a
+    worker of a cluster that did not pin its threads). Same config, same numbers: BLAS sums in an order that
+    depends on its thread count (acegp's likelihood optimiser then takes another path: issue 25 measured 518 of 1879
+    values differing by up to 0.7 %), and numba or BLAS threads on cores that other jobs use made the in-process
+    executor ~13x slower. BLAS/OpenMP pools already loaded: threadpoolctl; numba and torch: their own setters;
+    libraries the job loads first, and its subprocesses: the environment variables (numba's only for subprocesses:
+    it refuses a change of NUMBA_NUM_THREADS once its threads run). Everything is restored afterwards."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    env = {k: v for k, v in WORKER_THREADS.items() if k != "NUMBA_NUM_THREADS"}
+    saved_env = {k: os.environ.get(k) for k in env}
+    saved_numba = numba.get_num_threads()
+    torch = sys.modules.get("torch")  # not imported here for nothing; a job that imports it reads OMP_NUM_THREADS
+    saved_torch = torch.get_num_threads() if torch is not None else None
+    os.environ.update(env)
+    try:
+        with threadpool_limits(limits=1):
+            numba.set_num_threads(1)
+            if torch is not None:
+                torch.set_num_threads(1)
+            yield
+    finally:
+        numba.set_num_threads(saved_numba)
+        if torch is not None:
+            torch.set_num_threads(saved_torch)
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
 
 def run_job(kind: str, inputs: dict, run_dir: str, python: str | None = None) -> dict:
-    """Outcome of one job as a dict (never raises): {"ok", "result" | "error" + "log", "wall_s"}.
+    """Outcome of one job as a dict (never raises): {"ok", "result" | "error" + "log", "wall_s"}. The job runs with
+    one thread (``one_thread``), on every executor alike.
 
     With ``python`` the job runs in that interpreter through ``python -m mlffbench.worker JOB_DIR``."""
     start = time.perf_counter()
@@ -28,7 +70,8 @@ def run_job(kind: str, inputs: dict, run_dir: str, python: str | None = None) ->
         else:
             from mlffbench.engine.jobs import execute
 
-            result = execute(kind, inputs, run_dir)
+            with one_thread():
+                result = execute(kind, inputs, run_dir)
         return {"ok": True, "result": result, "wall_s": time.perf_counter() - start}
     except RemoteJobError as exc:  # already 'Type: message' of the worker's exception, with its traceback
         return {"ok": False, "error": str(exc), "log": exc.log, "wall_s": time.perf_counter() - start}
@@ -51,7 +94,9 @@ def run_in_subprocess(python: str, kind: str, inputs: dict, run_dir: str) -> dic
     jobs_root.mkdir(parents=True, exist_ok=True)
     job_dir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=jobs_root))
     (job_dir / "job.json").write_text(json.dumps({"kind": kind, "inputs": inputs, "run_dir": str(run_dir)}))
-    proc = subprocess.run([python, "-m", "mlffbench.worker", str(job_dir)], capture_output=True, text=True)
+    # the worker process gets a Dask worker's threads from the start (a fresh interpreter reads them at import)
+    proc = subprocess.run([python, "-m", "mlffbench.worker", str(job_dir)], capture_output=True, text=True,
+                          env={**os.environ, **WORKER_THREADS})
     if (job_dir / "result.json").is_file():
         return json.loads((job_dir / "result.json").read_text())
     error = job_dir / "error.json"
@@ -90,9 +135,7 @@ class DaskExecutor:
         else:
             n = workers or os.cpu_count() or 1
             # one thread per worker process; BLAS and numba likewise, so n workers use n cores, not n^2
-            threads = {k: 1 for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                      "NUMBA_NUM_THREADS")}
-            with dask.config.set({"distributed.nanny.pre-spawn-environ": threads,
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_THREADS,
                                   "distributed.worker.daemon": False}):
                 self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                             dashboard_address=None, silence_logs=40)
@@ -126,4 +169,4 @@ def make_executor(execution) -> InProcessExecutor | DaskExecutor:
     return DaskExecutor(execution.workers, execution.scheduler)
 
 
-__all__ = ["run_job", "InProcessExecutor", "DaskExecutor", "make_executor", "outcome"]
+__all__ = ["run_job", "one_thread", "WORKER_THREADS", "InProcessExecutor", "DaskExecutor", "make_executor", "outcome"]
