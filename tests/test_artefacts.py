@@ -47,8 +47,9 @@ def test_results_record_every_file_written(pristine):
     data = jobs["data:Cu"].result["artefacts"]
     assert data[COLD.as_posix()]["frames"] == 10 and "datasets/Cu/manifest.json" in data
     for name in ("accuracy:Cu:labeler", "accuracy:Cu:mean_energy"):
-        (rel,) = jobs[name].result["artefacts"]
-        assert rel == f"models/{jobs[name].inputs['job_id']}/potential.json"
+        job_id = jobs[name].inputs["job_id"]  # the saved potential and the test-set predictions it scored
+        assert set(jobs[name].result["artefacts"]) == {f"models/{job_id}/potential.json",
+                                                       f"models/{job_id}/predictions.npz"}
         assert not artefacts.problems(run_dir, jobs[name].result["artefacts"])
 
 
@@ -91,26 +92,27 @@ def test_changed_data_file_is_regenerated(pristine, tmp_path, capsys, how):
 
 
 def test_garbage_model_is_refit_and_reported_by_name(pristine, tmp_path, capsys):
+    from mlffbench.predictions import NoPredictions
     from mlffbench.report.collect import load_run
-    from mlffbench.report.predictions import predict_test
+    from mlffbench.report.predictions import stored_test_set
 
     run_dir = copy_run(pristine, tmp_path)
     job = pristine[1]["accuracy:Cu:mean_energy"]
     model = run_dir / f"models/{job.inputs['job_id']}/potential.json"
     model.write_bytes(b"\xff\xfe garbage" * 10)
+    stored = run_dir / f"models/{job.inputs['job_id']}/predictions.npz"
+    stored.write_bytes(stored.read_bytes()[:-7] + b"garbage")  # same size: only the sha256 tells
 
-    # the report: one line naming the file (the record, then the loader itself for a run without records)
+    # the report reads the stored predictions, never the model: a changed file is one line naming it
     run = load_run(run_dir)
     (result,) = [r for r in run.results["accuracy"] if r["label"] == "mean_energy"]
-    with pytest.raises(DataError, match=f"{model}: size 100 bytes"):
-        predict_test(run_dir, result)
-    with pytest.raises(DataError, match=f"{model}: not a saved potential"):
-        predict_test(run_dir, {k: v for k, v in result.items() if k != "artefacts"})
+    with pytest.raises(NoPredictions, match=f"{stored}: content changed"):
+        stored_test_set(run_dir, result)
     from mlffbench.report import build_report
 
     build_report(run_dir, parity=True)
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
-    assert warnings and all(str(model) in w and "UnicodeDecodeError:" not in w for w in warnings), warnings
+    assert warnings and all(str(stored) in w for w in warnings), warnings
 
     jobs = by_name(run_main(TINY, run_dir)[0])
     (line,) = changed_lines(capsys.readouterr().err, model)

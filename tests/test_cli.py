@@ -331,7 +331,8 @@ def test_run_with_failing_model_exits_1_and_prints_table(tmp_path):
     result = cli("run", path, "--run-dir", run_dir, "--no-progress")
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
-    table = result.stdout.split("\nAccuracy")[1]
+    assert "Failed jobs: 1: accuracy:Mo:emt" in result.stdout  # the summary names it; the tables are in summary.txt
+    table = (run_dir / "summary.txt").read_text().split("\nAccuracy")[1]
     rows = {line.split()[1]: line for line in table.splitlines() if line.startswith("Mo ")}
     assert set(rows) == {"labeler", "mean_energy"}
     assert "100.00" in rows["mean_energy"]

@@ -12,9 +12,7 @@ from mlffbench.errors import MlffbenchError
 
 def _cmd_run(args) -> int:
     from mlffbench.config import load_config
-    from mlffbench.engine.runner import (
-        MainJob, data_table, not_run_table, protocol_notes, results_table, summary_counts,
-    )
+    from mlffbench.engine.runner import MainJob, protocol_notes, summary_counts
     from mlffbench.errors import ConfigError
 
     source = args.config or "quick"
@@ -61,21 +59,28 @@ def _cmd_run(args) -> int:
               f"set(s), {len(planned)} jobs)", flush=True)
 
     jobs = main_job.run(progress=not args.no_progress, announce=announce)
-    print("\nData sets:")
-    print(data_table(jobs, main_job.labeler_checks))
-    print()
-    print(results_table(jobs, main_job.labeler_checks))
-    if main_job.not_run:
-        print("\nNot run (refused at planning):")
-        print(not_run_table(main_job.not_run))
-    notes = protocol_notes(config, main_job.datasets)
-    if notes:
-        print("\nDeviations from the papers' protocols:")
-        print("\n".join(f"- {n}" for n in notes))
-    counts = summary_counts(jobs)
-    print(f"\njobs: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}; store: {run_dir / 'run.sqlite'}; "
-          f"report: mlffbench report {run_dir}")
-    return 1 if counts.get("failed") else 0
+    print("\n" + finish_run(jobs, run_dir, main_job.not_run, protocol_notes(config, main_job.datasets),
+                            main_job.labeler_checks, report=not args.no_report))
+    return 1 if summary_counts(jobs).get("failed") else 0
+
+
+def finish_run(jobs, run_dir: Path, not_run: list, notes: list[str], labeler_checks: dict | None = None,
+               report: bool = True) -> str:
+    """After a run: every full table to RUN/summary.txt, the report (unless ``report`` is false; a report that
+    cannot be written is one line in the summary, never a failed run), and the short summary to print."""
+    from mlffbench.errors import one_line
+    from mlffbench.summary import full_text, short_summary, write_full
+
+    write_full(run_dir, full_text(jobs, not_run=not_run, notes=notes, run_dir=run_dir, labeler_checks=labeler_checks))
+    html, error = None, None
+    if report:
+        from mlffbench.report import build_report
+
+        try:
+            html = build_report(run_dir)["html"]
+        except Exception as exc:  # noqa: BLE001 - the run's results are stored; the report can be re-made
+            error = one_line(exc)
+    return short_summary(jobs, run_dir, not_run=not_run, n_notes=len(notes), report=html, report_error=error)
 
 
 def element_list(text: str) -> list[str]:
@@ -371,6 +376,24 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_show(args) -> int:
+    from mlffbench.summary import show
+
+    print(show(args.run, args.task, args.dataset), end="")
+    return 0
+
+
+def _cmd_rescore(args) -> int:
+    from mlffbench.predictions import rescore, rescore_table
+
+    rows, missing = rescore(args.run, args.metric, args.task, args.dataset)
+    if rows:
+        print(rescore_table(rows, args.metric))
+    for line in missing:
+        print(f"not rescored: {line}")
+    return 0 if rows or not missing else 1
+
+
 def _cmd_compare(args) -> int:
     from mlffbench.report import write_compare
 
@@ -422,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=["inprocess", "dask"], help="default: the config's execution.executor")
     p.add_argument("--workers", type=int, help="Dask LocalCluster worker processes (default: one per core)")
     p.add_argument("--scheduler", help="address of an existing Dask scheduler (e.g. one from dask-jobqueue)")
+    p.add_argument("--no-report", action="store_true", help="do not write the report at the end of the run")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("generate", help="generate TM23-style reference data only",
@@ -475,10 +499,31 @@ def build_parser() -> argparse.ArgumentParser:
                                    "claims summary in one self-contained HTML file; no retraining.")
     p.add_argument("run", help="run directory")
     p.add_argument("--out", help="HTML file (default RUN/report/report.html; .csv and .json beside it)")
-    p.add_argument("--no-parity", action="store_true", help="skip parity plots (they re-predict the test sets)")
+    p.add_argument("--no-parity", action="store_true", help="skip parity plots (drawn from the stored predictions)")
     p.add_argument("--properties", help='JSON {symbol: {property: value}} of extra element properties '
                                         '(e.g. d_band_centre_eV) for the correlation plots')
     p.set_defaults(func=_cmd_report)
+
+    from mlffbench.predictions import METRICS as RESCORE_METRICS
+    from mlffbench.summary import EXTRA_TABLES
+
+    p = sub.add_parser("show", help="print a run's full tables again from its store",
+                       description="Print the full tables of a run from its store, as the run wrote them to "
+                                   "RUN/summary.txt: all of them, one task's, or one data set's.")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--task", help="one table: a task (accuracy, transfer, learning_curve, checks, calibration, ...) "
+                                  f"or {', '.join(EXTRA_TABLES)}")
+    p.add_argument("--dataset", help="only this data set's rows")
+    p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser("rescore", help="score a run's stored predictions again with another metric",
+                       description="Score every fit job's stored test-set predictions (models/<job>/predictions.npz) "
+                                   "again, overall and per group, without loading any model.")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--metric", default="mae", choices=list(RESCORE_METRICS), help="default mae")
+    p.add_argument("--task", help="only this task's jobs")
+    p.add_argument("--dataset", help="only this data set")
+    p.set_defaults(func=_cmd_rescore)
 
     p = sub.add_parser("compare", help="leaderboard across runs and models",
                        description="Rank every (run, model) by mean force % error; text table, HTML and CSV.")

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from mlffbench import calibration, datasets, metrics, statistics
+from mlffbench import calibration, datasets, metrics, predictions, statistics
 from mlffbench.data import splits
 from mlffbench.datasets import GROUP
 from mlffbench.engine import artefacts
@@ -117,7 +117,7 @@ def run_fit_score(inputs: dict, run_dir: Path) -> dict:
     if first is not None:
         potential.predict([first])
     warmup_s = time.perf_counter() - start
-    scored, predict_s, n_atoms = {}, 0.0, 0
+    scored, predict_s, n_atoms, kept = {}, 0.0, 0, {}
     calibrate = inputs["task"] == "calibration"  # the predicted uncertainties against the errors
     for name, test in tests.items():
         start = time.perf_counter()
@@ -125,6 +125,8 @@ def run_fit_score(inputs: dict, run_dir: Path) -> dict:
         predict_s += time.perf_counter() - start
         n_atoms += sum(len(f) for f in test)
         scored[name] = score_test(predicted, test, dataset.get("path_groups", ()), inputs["seed"])
+        # the raw output, kept once: every later view (report, breakdowns, new metrics) reads it, no model reload
+        kept[name] = predictions.arrays(name, record["tests"][name], test, predicted)
         if calibrate:
             scored[name]["uncertainty"] = calibration.score(predicted, test, potential.uncertainties(test))
     if calibrate:  # the first test set is the in-distribution one (splits.holdout_within)
@@ -150,7 +152,9 @@ def run_fit_score(inputs: dict, run_dir: Path) -> dict:
                                             "shift_applied", "deviations", "published", "citation", "trained_on",
                                             "potential") if k in info},
     }
-    result["artefacts"] = artefacts.record(run_dir, [saved])
+    stored = predictions.relpath(inputs["job_id"])
+    predictions.save(Path(run_dir) / stored, kept)
+    result["artefacts"] = artefacts.record(run_dir, [saved, stored])
     if "selection" in inputs:  # a grid retrain: the choice it was given
         result["selection"] = inputs["selection"]
     return result

@@ -1,7 +1,7 @@
 """One run -> one self-contained HTML report plus CSV and JSON of every number, regenerated from the store.
 
-Nothing is retrained: error numbers come from the stored job results; parity plots recompute predictions from the
-saved potentials (run_dir/models/<job_id>/potential.json) on the run's own data sets. Sections over the whole run
+Nothing is retrained or predicted again: error numbers come from the stored job results; parity plots read the
+predictions each fit job stored when it scored its test sets (run_dir/models/<job_id>/predictions.npz). Sections over the whole run
 (``report.sections``: periodic-table heatmaps where the run has sets of elemental data sets), then one section per
 other data set (``report.dataset_view``); an element filter hides the table rows of other elements."""
 
@@ -58,7 +58,7 @@ def _meta_html(run: RunData) -> str:
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, *, parity: bool = True,
-                 extra_properties: dict | None = None, max_parity_frames: int = 60, log=None) -> dict[str, Path]:
+                 extra_properties: dict | None = None, max_parity_frames: int = 200, log=None) -> dict[str, Path]:
     """Write the report of ``run_dir``; returns {"html", "csv", "json"} paths. ``out`` is the HTML file
     (default run_dir/report/report.html); the CSV and JSON go beside it with the same stem."""
     log = log or (lambda msg: None)
@@ -88,12 +88,12 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, parity: 
         ("transfer", "Transfer: group hold-out (TM23 Figs 4-5)", S.transfer_section(run, heatmaps, numbers)),
         ("learning", "Learning curves (TM23 Fig 6, MS25 Fig 3)", S.learning_section(run, numbers)),
         ("parity", "Parity plots (elemental data sets)",
-         S.parity_section(run, Path(run_dir), max_parity_frames, log) if parity else None),
+         S.parity_section(run, Path(run_dir), max_parity_frames, log, numbers) if parity else None),
     ]
     for anchor, heading, body in sections:
         if body is not None:
             page.add(anchor, heading, body)
-    for anchor, heading, body in dataset_sections(run, Path(run_dir), max_parity_frames, parity, log):
+    for anchor, heading, body in dataset_sections(run, Path(run_dir), max_parity_frames, parity, log, numbers):
         page.add(anchor, heading, body)
     sections = [
         ("cost", "Cost vs accuracy", S.cost_section(run)),

@@ -39,28 +39,35 @@ def _bars(rows, attr: str, what: str, name: str) -> str:
     return H.figure(png_base64(fig), f"bars-{name}-{what}", f"force MAE per {what} and model")
 
 
-def _parity(run: RunData, run_dir: Path, name: str, max_frames: int, periodic: bool, log) -> str:
-    from mlffbench.report.predictions import not_plotted, parity_by_group, predict_test
+def _parity(run: RunData, run_dir: Path, name: str, max_frames: int, periodic: bool, log,
+            numbers: dict | None = None) -> str:
+    """Parity per group of one data set, from the predictions its accuracy jobs stored (no model is loaded)."""
+    from mlffbench.report.predictions import (missing_note, not_plotted, parity_by_group, record,
+                                              stored_test_set)
 
     parities, problems = [], []
     for r in (r for r in run.results.get("accuracy", []) if r["dataset"] == name):
         try:
-            ref, pred = predict_test(run_dir, r, max_frames)
-            parities += parity_by_group(ref, pred, name, r["label"])
-        except Exception as exc:  # noqa: BLE001 - a missing model file is reported, not fatal
+            mine = parity_by_group(stored_test_set(run_dir, r), name, r["label"], max_frames)
+            parities += mine
+            if numbers is not None:
+                numbers.setdefault("parity", []).extend(record(r, p, run_dir) for p in mine)
+        except Exception as exc:  # noqa: BLE001 - no stored predictions (older run) or a changed file: a note
             problems.append(not_plotted(f"{name} {r['label']}", exc))
         log(f"parity {name} {r['label']}")
     body = ""
     for q, title, unit in plots.PARITY_QUANTITIES:
         if parities and (q != "stress" or periodic):
             body += H.figure(png_base64(plots.parity_figure(parities, q, panel="group")), f"parity-{name}-{q}",
-                             f"{title} ({unit}), one panel per group; at most {max_frames} test frames per model")
+                             f"{title} ({unit}), one panel per group; stored predictions, at most {max_frames} "
+                             "test frames per model drawn (MAE: full test set)")
     if problems:
-        body += "<p class=\"note\">Not plotted: " + H.esc("; ".join(problems)) + "</p>"
+        body += "<p class=\"note\">" + H.esc(missing_note(problems)) + "</p>"
     return body
 
 
-def dataset_sections(run: RunData, run_dir: Path, max_frames: int, parity: bool, log) -> list[tuple[str, str, str]]:
+def dataset_sections(run: RunData, run_dir: Path, max_frames: int, parity: bool, log,
+                     numbers: dict | None = None) -> list[tuple[str, str, str]]:
     """(anchor, heading, html) of every data set outside the elemental collections."""
     in_collections = {n for ns in run.elemental_collections().values() for n in ns}
     out = []
@@ -94,7 +101,7 @@ def dataset_sections(run: RunData, run_dir: Path, max_frames: int, parity: bool,
                         ["model", what, "test frames", "F MAE meV/Å", "F %", "E MAE meV/atom", "E %"], table_rows,
                         elements=[[row[1]] if what == "element" else d.get("elements") or [] for row in table_rows])
             if parity:
-                body += "<h3>Parity</h3>" + _parity(run, run_dir, name, max_frames, bool(d.get("periodic")), log)
+                body += "<h3>Parity</h3>" + _parity(run, run_dir, name, max_frames, bool(d.get("periodic")), log, numbers)
         curves = [c for c in run.learning_curve if c.dataset == name]
         if curves:
             raw = [r for r in run.results.get("learning_curve", []) if r["dataset"] == name]

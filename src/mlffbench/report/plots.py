@@ -38,7 +38,8 @@ def parity_figure(parities: list, quantity: str, panel: str = "dataset"):
             if not ok.any():
                 continue
             ref, pred = ref[ok], pred[ok]
-            mae = float(np.mean(np.abs(pred - ref)))
+            # the full test set's MAE where the points are a thinned sample of it
+            mae = (getattr(p, "mae", None) or {}).get(quantity, float(np.mean(np.abs(pred - ref))))
             ax.scatter(ref, pred, s=3, alpha=0.5, color=colours[p.model], label=f"{p.model} ({mae:.3g})",
                        rasterized=True, linewidths=0)
             lo, hi = min(lo, ref.min(), pred.min()), max(hi, ref.max(), pred.max())

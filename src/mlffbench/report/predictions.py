@@ -1,22 +1,33 @@
-"""Predictions for parity plots, recomputed at report time from what a fit_score job left on disk: the trained
-potential (run_dir/models/<job_id>/potential.json) and the data set's frames (run_dir/datasets/<name>/, checked
-against its manifest). No retraining; the test set is rebuilt from the job's own split spec and seed, so these are
-the very frames the job scored."""
+"""Parity data from the predictions each fit-and-score job stored when it scored its test sets
+(run_dir/models/<job_id>/predictions.npz, :mod:`mlffbench.predictions`, checked against the sha256 its job
+recorded). No model is loaded and nothing is predicted again, so every model family has its parity plot, also
+those that live in another Python environment (CHGNet, MACE, ...). A run made before predictions were stored has
+no parity plot; the report says so for each such model.
+
+The point clouds are thinned deterministically for the figures (evenly spaced test frames, then evenly strided
+force components); each model's MAE in a legend is that of its full test set, and the full arrays stay in the
+.npz files (the report's JSON lists them)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from mlffbench.frames import stack_labels
+from mlffbench import predictions as stored
 from mlffbench.units import GPA
+
+#: at most this many test frames per model and panel (energy and stress points; forces come from these frames)
+MAX_FRAMES = 200
+#: at most this many force components per model and panel
+MAX_FORCE_POINTS = 2500
 
 
 @dataclass
 class Parity:
-    """Reference and predicted labels of one job's test set (or one group of it), in report units."""
+    """Reference and predicted labels of one job's test set (or one group of it), in report units, thinned for
+    plotting; ``mae`` holds each quantity's MAE over the full set and ``n_points`` its full point counts."""
 
     dataset: str
     group: str  # "" for the whole test set
@@ -25,63 +36,85 @@ class Parity:
     forces: tuple[np.ndarray, np.ndarray]  # meV/Å components
     stress: tuple[np.ndarray, np.ndarray]  # GPa Voigt components
     n_frames: int
+    mae: dict = field(default_factory=dict)  # quantity -> MAE of the full set (report units)
+    n_points: dict = field(default_factory=dict)  # quantity -> points of the full set
 
     @classmethod
     def of(cls, dataset: str, model: str, ref_frames: list, pred_frames: list, group: str = "") -> "Parity":
-        r, p = stack_labels(ref_frames), stack_labels(pred_frames)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            energy = (1e3 * r.energies / r.natoms, 1e3 * p.energies / p.natoms)
-        return cls(dataset, group, model, energy, (1e3 * r.forces.ravel(), 1e3 * p.forces.ravel()),
-                   (r.stresses.ravel() / GPA, p.stresses.ravel() / GPA), len(ref_frames))
+        """From reference and predicted frames (no thinning)."""
+        t = stored.PredictedSet("", np.arange(len(ref_frames)), np.full(len(ref_frames), group),
+                                   **{k: v for k, v in stored.arrays("", range(len(ref_frames)), ref_frames,
+                                                                     pred_frames).items()
+                                      if k not in ("index", "group")})
+        return cls.of_stored(dataset, model, t, group, None, None)
+
+    @classmethod
+    def of_stored(cls, dataset: str, model: str, t: stored.PredictedSet, group: str = "",
+                  max_frames: int | None = MAX_FRAMES, max_points: int | None = MAX_FORCE_POINTS) -> "Parity":
+        full = {"energy": (1e3 * t.energy_ref / t.natoms, 1e3 * t.energy_pred / t.natoms),
+                "forces": (1e3 * t.forces_ref.ravel(), 1e3 * t.forces_pred.ravel()),
+                "stress": (t.stress_ref.ravel() / GPA, t.stress_pred.ravel() / GPA)}
+        mae, n_points = {}, {}
+        for q, (ref, pred) in full.items():
+            ok = np.isfinite(ref) & np.isfinite(pred)
+            n_points[q] = int(ok.sum())
+            mae[q] = float(np.mean(np.abs(pred[ok] - ref[ok]))) if ok.any() else float("nan")
+        shown = t.subset(stored.thin_frames(t.n_frames, max_frames))
+        fr, fp = 1e3 * shown.forces_ref.ravel(), 1e3 * shown.forces_pred.ravel()
+        keep = stored.thin_points(len(fr), max_points)
+        return cls(dataset, group, model, (1e3 * shown.energy_ref / shown.natoms, 1e3 * shown.energy_pred / shown.natoms),
+                   (fr[keep], fp[keep]), (shown.stress_ref.ravel() / GPA, shown.stress_pred.ravel() / GPA),
+                   t.n_frames, mae, n_points)
 
 
-def predict_test(run_dir: Path, result: dict, max_frames: int | None = 60) -> tuple[list, list]:
-    """(reference, predicted) frames of one accuracy job's test set, at most ``max_frames`` evenly spaced ones
-    (raises when the model or the data is gone or changed)."""
-    from mlffbench import datasets
-    from mlffbench.data import splits
-    from mlffbench.models.base import load_potential
-
-    from mlffbench.engine import artefacts
-
-    inputs = result["_inputs"]
-    rel = f"models/{inputs['job_id']}/potential.json"
-    path = Path(run_dir) / rel
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: trained potential missing")
-    artefacts.check_file(run_dir, rel, (result.get("artefacts") or {}).get(rel))  # as its fit job saved it
-    frames = datasets.load(inputs["dataset"], run_dir)
-    _, tests = splits.make(frames, inputs["split"], inputs["seed"])
-    idx = list(tests.get("test", next(iter(tests.values()))))
-    if max_frames and len(idx) > max_frames:  # evenly spaced subset keeps the plot and the report quick
-        idx = [idx[i] for i in np.linspace(0, len(idx) - 1, max_frames).round().astype(int)]
-    ref_frames = [frames[i] for i in idx]
-    return ref_frames, load_potential(path).predict(ref_frames)
+def stored_test_set(run_dir: Path, result: dict) -> stored.PredictedSet:
+    """The stored predictions of one accuracy job's test set ('test', else its first); raises
+    ``predictions.NoPredictions`` saying why there are none (an older run, a changed file)."""
+    return stored.main_test(stored.of_result(run_dir, result))
 
 
 def not_plotted(what: str, exc: Exception) -> str:
-    """A parity plot left out (model or data missing or changed): one warning line naming the file on stderr, and the
-    text for the report's note."""
+    """A parity plot left out (no stored predictions, or the file changed): one warning line naming the file on
+    stderr, and the text for the report's note."""
     import sys
 
     from mlffbench.errors import one_line
 
-    text = f"{what}: {one_line(exc)}"
+    text = f"{what}: {exc if isinstance(exc, stored.NoPredictions) else one_line(exc)}"
     print(f"mlffbench: warning: parity {text}", file=sys.stderr)
     return text
 
 
-def parity(run_dir: Path, result: dict, max_frames: int | None = 60) -> Parity:
-    """The parity data of one accuracy job's test set."""
-    ref, pred = predict_test(run_dir, result, max_frames)
-    return Parity.of(result["dataset"], result["label"], ref, pred)
+def missing_note(problems: list[str]) -> str:
+    """The report's note on the parity plots left out: which and why, the reason said once when all share it."""
+    if not problems:
+        return ""
+    reasons = {p.split(": ", 1)[1] if ": " in p else p for p in problems}
+    if len(reasons) == 1:
+        (reason,) = reasons
+        names = ", ".join(p.split(": ", 1)[0] for p in problems)
+        return f"Not plotted ({len(problems)}): {names}: {reason}"
+    return "Not plotted: " + "; ".join(problems)
 
 
-def parity_by_group(ref_frames: list, pred_frames: list, dataset: str, model: str) -> list[Parity]:
-    """One Parity per group of the test frames (``info['group']``), in order of appearance."""
-    from mlffbench.datasets import GROUP
+def parity(run_dir: Path, result: dict, max_frames: int | None = MAX_FRAMES,
+           max_points: int | None = MAX_FORCE_POINTS) -> Parity:
+    """The parity data of one accuracy job's test set, from its stored predictions."""
+    return Parity.of_stored(result["dataset"], result["label"], stored_test_set(run_dir, result), "", max_frames,
+                            max_points)
 
-    groups = list(dict.fromkeys(f.info.get(GROUP, "") for f in ref_frames))
-    return [Parity.of(dataset, model, [r for r in ref_frames if r.info.get(GROUP, "") == g],
-                      [p for r, p in zip(ref_frames, pred_frames) if r.info.get(GROUP, "") == g], g)
-            for g in groups]
+
+def parity_by_group(t: stored.PredictedSet, dataset: str, model: str, max_frames: int | None = MAX_FRAMES,
+                    max_points: int | None = MAX_FORCE_POINTS) -> list[Parity]:
+    """One Parity per group of a stored test set, in order of appearance."""
+    return [Parity.of_stored(dataset, model, t.subset(np.flatnonzero(t.group == g)), g, max_frames, max_points)
+            for g in t.groups()]
+
+
+def record(result: dict, p: Parity, run_dir: Path) -> dict:
+    """What the report's JSON says about one plotted parity set: where its full data are and how much was drawn."""
+    rel = stored.relpath(result["_inputs"]["job_id"])
+    return {"dataset": result["dataset"], "model": result["label"], "group": p.group, "file": rel,
+            "sha256": ((result.get("artefacts") or {}).get(rel) or {}).get("sha256"), "frames": p.n_frames,
+            "points": p.n_points, "plotted_force_points": int(len(p.forces[0])),
+            "plotted_frames": int(len(p.energy[0])), "mae": p.mae}

@@ -16,7 +16,7 @@ from mlffbench.report import histograms, periodic, plots
 from mlffbench.report.collect import METRICS, RunData, split_names, values
 from mlffbench.report.figures import png_base64
 from mlffbench.report_text import interval_text
-from mlffbench.tasks.accuracy import CI_NOTE, baseline_flags, check_notes, marked_rank
+from mlffbench.tasks.accuracy import CI_NOTE, baseline_flags, baseline_notes, check_notes, marked_rank
 
 HEATMAP_METRICS = ("force_percent", "energy_percent", "stress_percent", "force_mae", "energy_mae", "stress_mae")
 
@@ -208,7 +208,8 @@ def accuracy_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
     if flags:
         body += ('<h3>Worse than the baseline</h3><p class="note">Models worse than mean_energy (per-element mean '
                  "energy, zero forces and stress) on a quantity:</p><ul>"
-                 + "".join(f"<li>{H.esc(x)}</li>" for x in flags) + "</ul>")
+                 + "".join(f"<li>{H.esc(x)}</li>" for x in flags) + "</ul>"
+                 + "".join(f'<p class="note">{H.esc(n)}</p>' for n in baseline_notes(flags)))
     # per group of the elemental collections (TM23's temperatures); other data sets show theirs in their own section
     in_collections = {n for ns in run.elemental_collections().values() for n in ns}
     groups = [[r.dataset, r.model, g, v["n_test"], 1e3 * v["force_mae"], v["force_percent"], 1e3 * v["energy_mae"],
@@ -292,9 +293,10 @@ def learning_section(run: RunData, numbers: dict) -> str | None:
     return body
 
 
-def parity_section(run: RunData, run_dir: Path, max_frames: int, log) -> str | None:
-    """Parity of the elemental collections: one panel per data set (the others get theirs in their own section)."""
-    from mlffbench.report.predictions import not_plotted, parity as predict_parity
+def parity_section(run: RunData, run_dir: Path, max_frames: int, log, numbers: dict | None = None) -> str | None:
+    """Parity of the elemental collections: one panel per data set (the others get theirs in their own section),
+    from the predictions each accuracy job stored (no model is loaded)."""
+    from mlffbench.report.predictions import missing_note, not_plotted, parity as stored_parity, record
 
     names = {n for ns in run.elemental_collections().values() for n in ns}
     results = [r for r in run.results.get("accuracy", []) if r["dataset"] in names]
@@ -303,18 +305,24 @@ def parity_section(run: RunData, run_dir: Path, max_frames: int, log) -> str | N
     parities, problems = [], []
     for r in results:
         try:
-            parities.append(predict_parity(run_dir, r, max_frames))
-        except Exception as exc:  # noqa: BLE001 - a missing model file is reported, not fatal
+            parities.append(stored_parity(run_dir, r, max_frames))
+            if numbers is not None:
+                numbers.setdefault("parity", []).append(record(r, parities[-1], run_dir))
+        except Exception as exc:  # noqa: BLE001 - no stored predictions (older run) or a changed file: a note
             problems.append(not_plotted(f"{r['dataset']} {r['label']}", exc))
         log(f"parity {r['dataset']} {r['label']}")
-    body = ('<p class="note">Predictions recomputed at report time from the saved potentials '
-            "(models/&lt;job&gt;/potential.json) on the run's data sets; no retraining. "
-            f"At most {max_frames} evenly spaced test frames per data set.</p>")
+    from mlffbench.report.predictions import MAX_FORCE_POINTS
+
+    body = ('<p class="note">Predictions stored by each accuracy job when it scored its test set '
+            "(models/&lt;job&gt;/predictions.npz); no model is loaded. Drawn: at most "
+            f"{max_frames} evenly spaced test frames and {MAX_FORCE_POINTS} evenly strided force components per "
+            "model and panel; the MAE in each legend is that of the full test set, whose arrays stay in the .npz "
+            "files (listed in the report's JSON).</p>")
     if parities:
         for q, title, unit in plots.PARITY_QUANTITIES:
             body += H.figure(png_base64(plots.parity_figure(parities, q)), f"parity-{q}", f"{title} ({unit})")
     if problems:
-        body += "<p class=\"note\">Not plotted: " + H.esc("; ".join(problems)) + "</p>"
+        body += '<p class="note">' + H.esc(missing_note(problems)) + "</p>"
     return body
 
 
