@@ -109,15 +109,14 @@ class _Index:
     """Frames sorted per species sequence by their first projection: a look-up scans the window of frames whose
     projections can agree within the tolerance, filters on every projection and the cell, then compares atoms."""
 
-    def __init__(self, frames: Sequence[Atoms]):
+    def __init__(self, frames: Sequence[Atoms], features: Sequence | None = None):
         self.frames = frames
+        self.features = list(features) if features is not None else [_features(f) for f in frames]
         groups: dict[bytes, list[int]] = defaultdict(list)
-        self.feats, self.slack = [], []
+        self.feats = [f for f, _ in self.features]
+        self.slack = [s for _, s in self.features]
         for i, frame in enumerate(frames):
             groups[self._species(frame)].append(i)
-            f, slack = _features(frame)
-            self.feats.append(f)
-            self.slack.append(slack)
         self.groups = {}
         for key, idx in groups.items():
             idx = np.array(idx)
@@ -130,13 +129,13 @@ class _Index:
     def _species(frame: Atoms) -> bytes:
         return frame.numbers.tobytes() + frame.pbc.tobytes()
 
-    def find(self, frame: Atoms, skip: int | None = None) -> int | None:
-        """Index of a frame equal to ``frame`` (not ``skip``), or None."""
+    def find(self, frame: Atoms, skip: int | None = None, features=None) -> int | None:
+        """Index of a frame equal to ``frame`` (not ``skip``), or None; ``features``: its ``_features``."""
         group = self.groups.get(self._species(frame))
         if group is None:
             return None
         idx, feats, cells, slack = group
-        f, own = _features(frame)
+        f, own = features if features is not None else _features(frame)
         width = slack + own
         lo, hi = np.searchsorted(feats[:, 0], [f[0] - width, f[0] + width])
         near = np.flatnonzero((np.abs(feats[lo:hi] - f) <= width).all(axis=1)
@@ -148,18 +147,21 @@ class _Index:
         return None
 
 
-def duplicates(train: Sequence[Atoms], test: Sequence[Atoms]) -> list[tuple[int, int]]:
-    """(test index, training index) of every test frame that repeats a training frame."""
-    index = _Index(train)
-    return [(i, j) for i, frame in enumerate(test) if (j := index.find(frame)) is not None]
+def duplicates(train: Sequence[Atoms], test: Sequence[Atoms], index: _Index | None = None,
+               features: Sequence | None = None) -> list[tuple[int, int]]:
+    """(test index, training index) of every test frame that repeats a training frame (``index``: of ``train``;
+    ``features``: of ``test``, when already known)."""
+    index = index or _Index(train)
+    features = features if features is not None else [None] * len(test)
+    return [(i, j) for i, (frame, f) in enumerate(zip(test, features)) if (j := index.find(frame, None, f)) is not None]
 
 
-def repeats(frames: Sequence[Atoms]) -> list[tuple[int, int]]:
+def repeats(frames: Sequence[Atoms], index: _Index | None = None) -> list[tuple[int, int]]:
     """(later index, earlier index) of every frame that repeats an earlier frame of the same list."""
-    index = _Index(frames)
+    index = index or _Index(frames)
     out = []
     for i, frame in enumerate(frames):
-        j = index.find(frame, skip=i)
+        j = index.find(frame, skip=i, features=index.features[i])
         if j is not None and j < i:
             out.append((i, j))
     return out
@@ -170,12 +172,12 @@ def _by_group(frames: Sequence[Atoms], indices) -> str:
     return ", ".join(f"{g} {n}" for g, n in sorted(counts.items()))
 
 
-def copied_files(frames: Sequence[Atoms]) -> list[str]:
+def copied_files(frames: Sequence[Atoms], index: _Index | None = None) -> list[str]:
     """'every frame of B repeats A' for each file B (``info['source']``) all of whose frames repeat frames of one
     earlier file A: a copy under another name, byte-identical or rewritten."""
     sources = [f.info.get(fr.SOURCE) for f in frames]
     size = Counter(sources)
-    matched = Counter((sources[i], sources[j]) for i, j in repeats(frames) if sources[i] != sources[j])
+    matched = Counter((sources[i], sources[j]) for i, j in repeats(frames, index) if sources[i] != sources[j])
     return [f"every frame of {b} repeats {a}" for (b, a), n in matched.items() if b and a and n == size[b]]
 
 
@@ -184,24 +186,26 @@ def check_duplicates(name: str, frames: Sequence[Atoms], train_idx, test_idx, al
     for those (when allowed) and for repeats inside the training set."""
     from mlffbench.errors import DataError
 
+    everything = _Index(frames)  # features once per frame, shared by the three look-ups below
     train = [frames[i] for i in train_idx]
     test = [frames[i] for i in test_idx]
+    train_index = _Index(train, [everything.features[i] for i in train_idx])
     notes = []
-    pairs = duplicates(train, test)
+    pairs = duplicates(train, test, train_index, [everything.features[i] for i in test_idx])
     if pairs:
         what = (f"{name}: {len(pairs)} of {len(test)} test frames repeat training frames (same species, cell and "
                 f"positions within {DUPLICATE_TOL:g} Å after wrapping), by group: "
                 f"{_by_group(test, [i for i, _ in pairs])}")
-        files = copied_files(frames)
+        files = copied_files(frames, everything)
         if files:
             what += f"; {'; '.join(files)}"
         if not allow:
             raise DataError(f"{what}; their scores would flatter every model: remove them, or pass --allow-duplicates "
                             "(allow_duplicates: true on the files entry) to keep them")
         notes.append(f"{what} (kept: allow_duplicates)")
-    inside = repeats(train)
+    inside = repeats(train, train_index)
     if inside:
-        files = [] if pairs else copied_files(frames)
+        files = [] if pairs else copied_files(frames, everything)
         notes.append(f"{name}: {len(inside)} training frames repeat other training frames (they weigh twice in "
                      f"training), by group: {_by_group(train, [i for i, _ in inside])}"
                      + "".join(f"; {f}" for f in files))
