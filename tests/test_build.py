@@ -75,7 +75,7 @@ def test_relax_omega_ti_and_bcc_mo(lammps):
     assert ti.residual_stress < 1e-5
     mo = build.relax_ground_state("Mo", lammps.calculator(["Mo"]))
     assert mo.lattice == "bcc"
-    assert mo.a == pytest.approx(3.147, abs=0.01)
+    assert mo.a == pytest.approx(3.169, abs=0.01)  # Zuo SNAP, fitted to PBE (PBE 3.16 Å; experiment 3.147)
     assert mo.residual_stress < 1e-5
 
 
