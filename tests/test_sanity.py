@@ -221,3 +221,11 @@ def test_check_unknown_format_names_the_format_flag(tmp_path):
     path = tmp_path / "file.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\n0000")
     one_line_error(cli("check", path), "file.png: cannot tell the file format", "--format")
+
+
+def test_run_data_flags_reach_the_files_entry():
+    from mlffbench.cli import build_parser, data_config
+
+    args = build_parser().parse_args(["run", "--data", "a.xyz", "--energy", "per-atom", "--allow-duplicates"])
+    (entry,) = data_config(args).datasets
+    assert (entry.energy, entry.allow_duplicates) == ("per-atom", True)
