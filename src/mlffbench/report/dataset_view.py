@@ -58,7 +58,7 @@ def _parity(run: RunData, run_dir: Path, name: str, max_frames: int, periodic: b
     body = ""
     for q, title, unit in plots.PARITY_QUANTITIES:
         if parities and (q != "stress" or periodic):
-            body += H.figure(png_base64(plots.parity_figure(parities, q, panel="group")), f"parity-{name}-{q}",
+            body += H.figure(png_base64(plots.parity_figure(parities, q, panel="group"), tight=False), f"parity-{name}-{q}",
                              f"{title} ({unit}), one panel per group; stored predictions, at most {max_frames} "
                              "test frames per model drawn (MAE: full test set)")
     if problems:

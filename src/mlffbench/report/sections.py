@@ -320,7 +320,7 @@ def parity_section(run: RunData, run_dir: Path, max_frames: int, log, numbers: d
             "files (listed in the report's JSON).</p>")
     if parities:
         for q, title, unit in plots.PARITY_QUANTITIES:
-            body += H.figure(png_base64(plots.parity_figure(parities, q)), f"parity-{q}", f"{title} ({unit})")
+            body += H.figure(png_base64(plots.parity_figure(parities, q), tight=False), f"parity-{q}", f"{title} ({unit})")
     if problems:
         body += '<p class="note">' + H.esc(missing_note(problems)) + "</p>"
     return body
