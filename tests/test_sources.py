@@ -140,11 +140,14 @@ def test_status_on_a_read_only_mount(tmp_path):
     _, run_dir = make_run(tmp_path)
     if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"]).returncode:
         pytest.skip("no user/mount namespaces here")
+    cli = f"{sys.executable} -m mlffbench"
     script = (f"mount --bind -o ro {run_dir} {run_dir} && touch {run_dir}/x 2>/dev/null && exit 9; "
-              f"exec {sys.executable} -m mlffbench status {run_dir}")
-    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("done: 2,") and done.stderr == ""
+              f"{cli} status {run_dir} && {cli} report {run_dir} --no-parity --out {tmp_path}/r.html && "
+              f"{cli} report {run_dir} --no-parity")  # the default place is inside the read-only run
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.startswith("done: 2,") and (tmp_path / "r.html").is_file()
+    one_line(done.stderr, "cannot write the report (Read-only file system", "give --out")
 
 
 def _edit_accuracy(run_dir: Path) -> None:

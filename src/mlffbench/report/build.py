@@ -160,7 +160,10 @@ def _write_all(files: dict[Path, str]) -> None:
                 os.fsync(fh.fileno())  # a full disk can surface only here (delayed allocation, NFS)
     except OSError as exc:
         for tmp in tmps:
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:  # a read-only file system refuses even this (EROFS, not ENOENT): nothing to remove
+                pass
         for made_dir in made:  # deepest first; only folders this call made, and only while empty
             try:
                 made_dir.rmdir()
@@ -170,7 +173,8 @@ def _write_all(files: dict[Path, str]) -> None:
         if exc.errno in _NO_ROOM:
             raise MlffbenchError(f"{where}: no space left to write the report ({exc.strerror}); free space or give "
                                  "--out a file on another disk and re-run (nothing was written)") from None
-        raise MlffbenchError(f"{where}: cannot write the report ({exc.strerror}; nothing was written)") from None
+        hint = "; give --out a file in a writable place" if exc.errno in (errno.EROFS, errno.EACCES) else ""
+        raise MlffbenchError(f"{where}: cannot write the report ({exc.strerror}; nothing was written){hint}") from None
     for tmp, path in zip(tmps, files):
         os.replace(tmp, path)
 
