@@ -8,7 +8,7 @@ Every result row carries a checksum (sha256 of the key and the stored result tex
 the result and verified whenever a result is read: a value edited inside a structurally sound ``run.sqlite`` is a
 one-line StoreTamperedError, never a number shown as if the run had computed it (the coordinator instead runs that
 job again, see ``RunStore.tampered``). It detects edits, not a forger who also recomputes the checksum: the store is
-not signed. Rows written before checksums existed are read as unverified, said once per open.
+not signed. Rows written before checksums existed are read as unverified, said once per command.
 
 Readers (status, report, compare: ``open_existing``) open the store read-only, so a finished run on a read-only file
 system, or in a directory the reader may not write, can be inspected, and reading never changes the run directory.
@@ -142,6 +142,11 @@ def _translated_iter(method):
     return wrapper
 
 
+#: stores whose unverified (pre-checksum) rows this process has mentioned already (a run opens its store, then its
+#: end-of-run report opens it again: one line is enough)
+_SAID_UNVERIFIED: set[Path] = set()
+
+
 class RunStore:
     FILE = "run.sqlite"
 
@@ -198,7 +203,8 @@ class RunStore:
         self._checksum_sql = "checksum" if "checksum" in self._columns() else "NULL"
         unverified = self._conn.execute(
             f"SELECT COUNT(*) FROM jobs WHERE result IS NOT NULL AND {self._checksum_sql} IS NULL").fetchone()[0]
-        if unverified:  # said once per open, not refused: an older run stays readable
+        if unverified and self.path.resolve() not in _SAID_UNVERIFIED:  # said once per command, not refused
+            _SAID_UNVERIFIED.add(self.path.resolve())
             print(f"mlffbench: {self.path}: {unverified} job result(s) were written by an older mlffbench without "
                   "a checksum; they are shown unverified (an edit to them cannot be detected)", file=sys.stderr)
 
