@@ -71,7 +71,12 @@ def finish_run(jobs, run_dir: Path, not_run: list, notes: list[str], labeler_che
     from mlffbench.errors import one_line
     from mlffbench.summary import full_text, short_summary, write_full
 
-    write_full(run_dir, full_text(jobs, not_run=not_run, notes=notes, run_dir=run_dir, labeler_checks=labeler_checks))
+    full_error = None
+    try:
+        write_full(run_dir, full_text(jobs, not_run=not_run, notes=notes, run_dir=run_dir,
+                                      labeler_checks=labeler_checks))
+    except OSError as exc:  # e.g. a full disk: the results are stored; `mlffbench show` prints every table
+        full_error = one_line(exc)
     html, error = None, None
     if report:
         from mlffbench.report import build_report
@@ -80,7 +85,8 @@ def finish_run(jobs, run_dir: Path, not_run: list, notes: list[str], labeler_che
             html = build_report(run_dir)["html"]
         except Exception as exc:  # noqa: BLE001 - the run's results are stored; the report can be re-made
             error = one_line(exc)
-    return short_summary(jobs, run_dir, not_run=not_run, n_notes=len(notes), report=html, report_error=error)
+    return short_summary(jobs, run_dir, not_run=not_run, n_notes=len(notes), report=html, report_error=error,
+                         full_error=full_error)
 
 
 def element_list(text: str) -> list[str]:

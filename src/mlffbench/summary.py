@@ -147,7 +147,8 @@ def _claim_lines(run_dir) -> list[str]:
 
 
 def short_summary(jobs, run_dir: str | Path, *, not_run: list | None = None, n_notes: int = 0,
-                  report: str | Path | None = None, report_error: str | None = None) -> str:
+                  report: str | Path | None = None, report_error: str | None = None,
+                  full_error: str | None = None) -> str:
     """The end-of-run summary (a screen): ranking, claims, counts with names, where the full tables are."""
     from mlffbench.tasks import accuracy
 
@@ -213,8 +214,8 @@ def short_summary(jobs, run_dir: str | Path, *, not_run: list | None = None, n_n
         out.append(f"Not run (refused at planning): {len(not_run)} (task x data set x model; in summary.txt)")
     if n_notes:
         out.append(f"Deviations from the papers' protocols: {n_notes} (in summary.txt and the report)")
-    out += ["", f"Full tables: {run_dir / SUMMARY_FILE}", f"  again from the store: mlffbench show {run_dir} "
-                f"[--task T] [--dataset D]"]
+    out += ["", f"Full tables: {run_dir / SUMMARY_FILE}" + (f" not written ({full_error})" if full_error else ""),
+            f"  again from the store: mlffbench show {run_dir} [--task T] [--dataset D]"]
     if report is not None:
         out.append(f"Report: {report}")
     elif report_error:
