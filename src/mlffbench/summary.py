@@ -21,7 +21,7 @@ MAX_MODELS = 4
 MAX_NAMES = 8
 
 FLAGS = (("!", "fails a verification check"), ("<", "worse than the mean_energy baseline on a quantity"),
-         ("~", "budget-limited fit"))
+         ("~", "budget-limited fit"), ("‡", "labels from a labeler that fails a label check (accepted)"))
 
 
 def budget_limited(result: dict) -> str | None:
@@ -105,7 +105,7 @@ def ranking_table(rows, flags: dict) -> str:
             ci = {} if m in baseline else (r.intervals or {})
             line += [r.rank, _mae(1e3 * r.force_mae, _scaled(ci.get("force_mae")), f_digits[m]),
                      _mae(1e3 * r.energy_mae, _scaled(ci.get("energy_mae")), e_digits[m]),
-                     "".join(sorted(set(flags.get((d, m), "")), key="!<~".index))]
+                     "".join(sorted(set(flags.get((d, m), "")), key="!<~‡".index))]
         body.append(line)
     out = format_table(header, units, body, text_columns=tuple(text))
     dropped = len({r.model for r in rows}) - len(models)
@@ -116,6 +116,49 @@ def ranking_table(rows, flags: dict) -> str:
 
 def _scaled(ci):
     return None if not ci else (1e3 * ci[0], 1e3 * ci[1])
+
+
+def claims_rests_on(claim) -> str:
+    from mlffbench.report.claims import rests_on_text
+
+    return rests_on_text(claim)
+
+
+def _label_records(jobs, run_dir) -> dict:
+    """{data set: label-check record} of the run (``data.labelers.checks``), {} when the store cannot say."""
+    try:
+        from mlffbench.engine.runner import labeler_checks_of
+        from mlffbench.engine.store import open_existing
+
+        store = open_existing(run_dir)
+        try:
+            planned = store.provenance().get("labeler_checks")
+        finally:
+            store.close()
+        return labeler_checks_of(jobs, planned)
+    except Exception:  # noqa: BLE001 - the summary never fails a finished run
+        return {}
+
+
+def _label_check_lines(records: dict) -> list[str]:
+    """One line on the reference labelers' label checks: counts, the mild ones and the accepted failures (marked
+    in every table, left out of claims) by name."""
+    if not records:
+        return []
+    status = {n: r.get("status") for n, r in records.items()}
+    line = (f"Reference labelers checked before labelling: {sum(s == 'pass' for s in status.values())} pass, "
+            f"{sum(s == 'mild' for s in status.values())} mild")
+    mild = [n for n, s in status.items() if s == "mild"]
+    if mild:
+        line += f" ({_names(mild)}: within the label tolerance)"
+    accepted = [n for n, s in status.items() if s == "accepted failure"]
+    if accepted:
+        line += f", {len(accepted)} accepted failures ({_names(accepted)}: marked ‡, left out of claims)"
+    unchecked = [n for n, s in status.items() if s == "not checked"]
+    if unchecked:
+        line += f", {len(unchecked)} not checked ({_names(unchecked)})"
+    return [""] + textwrap.wrap(line + "; details under the data-set table in summary.txt", WIDTH,
+                                subsequent_indent="  ")
 
 
 def _claim_lines(run_dir) -> list[str]:
@@ -140,6 +183,9 @@ def _claim_lines(run_dir) -> list[str]:
             f", 95% CI {c.lo:+.2f} to {c.hi:+.2f}" if c.lo is not None else "") + f", n={c.n}"
         out += textwrap.wrap(f"{c.status:<15} {c.claim}{effect}", WIDTH, initial_indent="  ",
                              subsequent_indent=" " * 18)
+        rests = claims_rests_on(c)
+        if rests:  # what the claim rests on: its labels when not DFT, data sets and labelers, what was left out
+            out += textwrap.wrap(f"rests on: {rests}", WIDTH, initial_indent=" " * 18, subsequent_indent=" " * 18)
     if untested:
         out += textwrap.wrap(f"{'not tested':<15} (the run lacks the data; the report says what each needs): "
                              + "; ".join(untested), WIDTH, initial_indent="  ", subsequent_indent=" " * 18)
@@ -168,6 +214,10 @@ def short_summary(jobs, run_dir: str | Path, *, not_run: list | None = None, n_n
         if res.get("task") == "accuracy":
             key = (res["dataset"], res["label"])
             flags[key] = flags.get(key, "") + "~"
+    records = _label_records(jobs, run_dir)
+    for r in rows:  # labels from a labeler whose failed label check the config accepted
+        if (records.get(r.dataset) or {}).get("accepted"):
+            flags[(r.dataset, r.model)] = flags.get((r.dataset, r.model), "") + "‡"
     counts: dict[str, int] = {}
     for job in jobs:
         counts[job.status] = counts.get(job.status, 0) + 1
@@ -179,6 +229,7 @@ def short_summary(jobs, run_dir: str | Path, *, not_run: list | None = None, n_n
     claims = _claim_lines(run_dir) if rows else []
     if claims:
         out += ["", "TM23 claims (force errors of the learned models):"] + claims
+    out += _label_check_lines(records)
     out.append("")
     failing = [(r.model, name, r.dataset) for r in check_rows for name in r.failed]
     by_check: dict[tuple, list[str]] = {}
