@@ -93,3 +93,19 @@ def test_claim_row_says_what_labels_it_rests_on(tmp_path):
     text = claims.rests_on_text(hotter)
     assert "on classical-potential labels; TM23's claim is about DFT" in text
     assert "Cu (lammps:Cu_mishin1" in text and "left out: Ir" in text
+
+
+def test_data_key_follows_the_default_potential(monkeypatch):
+    """'labeler: lammps' resolves through DEFAULT_POTENTIAL: a changed default must not reuse the old frames."""
+    from mlffbench.config import DataConfig
+    from mlffbench.data.labelers import potentials as pots
+    from mlffbench.datasets import generate
+    from mlffbench.engine.runner import CODE_VERSION
+    from mlffbench.engine.store import job_key
+
+    def key():
+        return job_key("data", generate.plan(DataConfig(elements=["W"]), 0)[0].data_inputs, CODE_VERSION)
+
+    now = key()
+    monkeypatch.setitem(pots.DEFAULT_POTENTIAL, "W", "W_zhou")
+    assert key() != now

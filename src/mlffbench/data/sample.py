@@ -147,7 +147,7 @@ def generate_element(element, cfg, out, labeler, relabeler, seed, progress=None)
     """
     out = Path(out).resolve()  # the MD chdirs while the writer thread runs: no relative paths
     meta_path = out / element / "cell.json"
-    fingerprint = _fingerprint(element, cfg, seed)
+    fingerprint = _fingerprint(element, cfg, seed, lammps_potentials(element, cfg))
     if _stored_fingerprint(meta_path) != fingerprint:  # other settings made these files: never mix them
         for label_path in (out / element).glob(f"{element}_*.extxyz"):
             label_path.unlink()
@@ -197,12 +197,28 @@ def _done(value) -> Future:
     return future
 
 
-def _fingerprint(element: str, cfg: DataConfig, seed: int) -> str:
+def lammps_potentials(element: str, cfg: DataConfig) -> dict[str, str]:
+    """The LAMMPS potential files that make ``element``'s frames ({"labeler"/"relabel": provenance}): a spec
+    naming only "lammps" resolves through ``potentials.DEFAULT_POTENTIAL``, so a changed default (Mo: Baskes MEAM ->
+    SNAP) must change the data job's key and this fingerprint, or frames of the old potential would be reused."""
+    from mlffbench.data.labelers import labeler_spec
+
+    out = {}
+    for key, spec in (("labeler", cfg.labeler_for(element)), ("relabel", cfg.relabel)):
+        if spec is not None and labeler_spec(spec).get("name") == "lammps":
+            out[key] = make_labeler(spec).provenance([element])
+    return out
+
+
+def _fingerprint(element: str, cfg: DataConfig, seed: int, potentials: dict | None = None) -> str:
     data = asdict(cfg)
     data.pop("accept_failed_checks", None)  # which label checks may fail does not change the frames
     if not data["element_labelers"]:
         del data["element_labelers"]  # the fingerprints of configs from before the field stay valid
-    blob = json.dumps({"element": element, "data": data, "seed": seed}, sort_keys=True, default=str)
+    record = {"element": element, "data": data, "seed": seed}
+    if potentials:
+        record["lammps_potentials"] = potentials
+    blob = json.dumps(record, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

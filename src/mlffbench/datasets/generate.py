@@ -36,6 +36,12 @@ def _dataset(entry: DataConfig, element: str, seed: int, variant: str | None = N
                 for label in temperatures for i in range(n)]
     reference = entry.reference(element)
     inputs = {"source": "generate", "name": name, "element": element, "data": protocol, "seed": seed}
+    from mlffbench.data.sample import lammps_potentials
+
+    # the potential files behind "lammps" (resolved through the defaults, which change): part of the key
+    potentials = lammps_potentials(element, from_dict(DataConfig, protocol, "data"))
+    if potentials:
+        inputs["lammps_potentials"] = potentials
     from mlffbench.data.labelers import checks as label_checks
 
     if reference.get("name") in label_checks.IN_DATA_JOB:  # too slow for planning: the data job checks it first
