@@ -196,6 +196,12 @@ class RunStore:
             problems = [row[0] for row in self._conn.execute("PRAGMA quick_check").fetchall()]
         if problems != ["ok"]:
             raise damaged(self.path, "; ".join(problems[:2]))
+        if self.readonly and not self._conn.execute("SELECT 1 FROM sqlite_master WHERE name='jobs'").fetchone():
+            # a header but no tables (the coordinator's first write, the schema, did not complete: a full disk):
+            # it holds no job, so read it as an empty store with the schema, without writing the file
+            self._conn.close()
+            self._conn = sqlite3.connect(":memory:", isolation_level=None)
+            self._conn.executescript(SCHEMA)
         if not self.readonly:
             self._conn.executescript(SCHEMA)
             if "checksum" not in self._columns():  # a store of an older mlffbench: add the column, keep its rows
