@@ -47,7 +47,7 @@ def _wanted(path: str, entry: FilesConfig | None) -> bool:
     if entry is None:
         return False
     for pattern in (*entry.files, *entry.test_files):
-        full = os.path.abspath(str(resolve(pattern)))
+        full = os.path.realpath(str(resolve(pattern)))  # as the recorded paths: symlinks resolved (files.portable)
         if full == path or fnmatch.fnmatchcase(path, full):
             return True
     return False
@@ -56,14 +56,14 @@ def _wanted(path: str, entry: FilesConfig | None) -> bool:
 def changes(name: str, before: dict, now: dict, entry: FilesConfig | None, run_dir: Path) -> list[str]:
     """Notes on how data set ``name``'s source files differ from the earlier run's (``before``/``now``: data-job
     inputs); a source the entry still asks for that no longer exists is a DataError."""
+    from mlffbench.datasets.files import resolve
+
     old = {f["path"]: f for f in before.get("files", [])}
     new = {f["path"]: f for f in now.get("files", [])}
     notes = []
     for path, f in old.items():
         if path in new:
             continue
-        from mlffbench.datasets.files import resolve
-
         if not resolve(path).exists():
             if _wanted(path, entry):
                 raise DataError(f"{path}: source file of data set '{name}' is gone (deleted or moved) since the "
