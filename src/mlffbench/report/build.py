@@ -121,15 +121,23 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, parity: 
     numbers["numbers"] = records
     paths = {"html": html_path, "csv": html_path.with_suffix(".csv"), "json": html_path.with_suffix(".json")}
     _write_all({paths["html"]: page.render(H.element_filter(run.elements) if len(run.elements) > 1 else ""),
-                paths["json"]: json.dumps(_nan_to_none(numbers), indent=1, default=str, allow_nan=False),
+                paths["json"]: json.dumps(_nan_to_none(numbers), default=str, allow_nan=False, separators=(",", ":")),
                 paths["csv"]: _csv_text(records)})
     return paths
 
 
+_SCALARS = (str, int, bool, type(None))
+
+
 def _nan_to_none(x):
-    """Strict JSON: NaN and infinities become null."""
+    """Strict JSON: NaN and infinities become null (the common exact types first: this walks every number)."""
+    t = type(x)
+    if t is float:
+        return x if math.isfinite(x) else None
+    if t in _SCALARS:
+        return x
     if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
+        return {k: v if type(v) in _SCALARS else _nan_to_none(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_nan_to_none(v) for v in x]
     if isinstance(x, float) and not math.isfinite(x):

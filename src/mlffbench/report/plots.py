@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from mlffbench.report.figures import model_colours, plt
+from mlffbench.report.figures import fmt_value, model_colours, plt
 
 PARITY_QUANTITIES = (("energy", "energy per atom", "meV/atom"), ("forces", "force components", "meV/Å"),
                      ("stress", "stress components", "GPa"))
@@ -27,7 +27,7 @@ def parity_figure(parities: list, quantity: str, panel: str = "dataset"):
     overlaid: predicted against reference for ``quantity`` (energy, forces, stress), with the y = x line and each
     model's MAE (of its full test set where the points are a thinned sample) in its colour in the panel; one
     legend for the figure. Fixed margins, three ticks an axis and no per-panel legend or axis labels keep the
-    drawing cheap (18 metals x 3 quantities in about a second); save it with ``tight=False``."""
+    drawing cheap; save it with ``tight=False``."""
     from matplotlib.ticker import MaxNLocator
 
     (_, title, unit), = [q for q in PARITY_QUANTITIES if q[0] == quantity]
@@ -63,13 +63,13 @@ def parity_figure(parities: list, quantity: str, panel: str = "dataset"):
             ax.set_xlim(lo - pad, hi + pad)
             ax.set_ylim(lo - pad, hi + pad)
             for k, (model, mae) in enumerate(maes):  # each model's MAE in its colour, top left
-                ax.text(0.03, 0.97 - 0.09 * k, f"{mae:.3g}", transform=ax.transAxes, fontsize=6, va="top",
+                ax.text(0.03, 0.97 - 0.09 * k, fmt_value(mae), transform=ax.transAxes, fontsize=6, va="top",
                         color=colours[model])
         else:  # e.g. forces of a test group labelled with energies only
             ax.text(0.5, 0.5, f"no {title} labels", ha="center", va="center", transform=ax.transAxes, fontsize=7)
-        ax.set_title(str(name), fontsize=9, pad=2)
-        ax.xaxis.set_major_locator(MaxNLocator(3))
-        ax.yaxis.set_major_locator(MaxNLocator(3))
+        ax.set_title(str(name), fontsize=9, pad=2, y=1.0)  # a fixed y skips matplotlib's title placement pass
+        ax.xaxis.set_major_locator(MaxNLocator(2))
+        ax.yaxis.set_major_locator(MaxNLocator(2))
         ax.tick_params(labelsize=6, length=2, pad=1)
     fig.supxlabel(f"reference ({unit})", fontsize=8, y=0.01)
     fig.supylabel(f"predicted ({unit})", fontsize=8, x=0.005)
@@ -94,6 +94,8 @@ def learning_curve_figure(curves: list, raw: list[dict] | None = None):
     scale = {"force": 1e3, "energy": 1e3, "stress": 1 / GPA}
     keys = {"force": "forces.mae", "energy": "energy_per_atom.mae", "stress": "stress.mae"}
     labels = [f"{c.dataset} {c.model}" + "".join(f" {k}={v}" for k, v in c.sweep.items()) for c in curves]
+    if len(curves) > MAX_LC_LEGEND:  # many data sets: one colour and one legend entry per model (b, R²: the table)
+        return _learning_curves_by_model(curves, raw, scale, keys)
     colours = model_colours(labels)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     for ax, (q, attr, ylabel) in zip(axes, LC_QUANTITIES):
@@ -126,6 +128,65 @@ def learning_curve_figure(curves: list, raw: list[dict] | None = None):
         ax.legend(fontsize=6)
         ax.grid(True, which="both", alpha=0.3)
     fig.suptitle("Learning curves (log-log; dashed: power law a·N^b fitted over all replicates)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+#: more curves than this: one colour and legend entry per model (a legend line per curve would not be read)
+MAX_LC_LEGEND = 10
+
+
+def _learning_curves_by_model(curves: list, raw: list[dict] | None, scale: dict, keys: dict):
+    """The learning curves of many data sets: per model one colour, its data sets' replicate means (markers),
+    replicates (dots) and fitted power laws (dashed) drawn as one line each (NaN-separated), so the figure stays
+    cheap to draw; each curve's b and R² are in the table under it."""
+    models = list(dict.fromkeys(c.model for c in curves))
+    colours = model_colours(models)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    for ax, (q, attr, ylabel) in zip(axes, LC_QUANTITIES):
+        drawn = False
+        for model in models:
+            mine = [c for c in curves if c.model == model]
+            mx, my, dx, dy, fx, fy = [], [], [], [], [], []
+            for c in mine:
+                n = np.array(c.sizes, dtype=float)
+                err = np.array(getattr(c, attr), dtype=float) * scale[q]
+                ok = err > 0
+                mx += list(n[ok]) + [np.nan]
+                my += list(err[ok]) + [np.nan]
+                if raw:
+                    for r in raw:
+                        if r["dataset"] == c.dataset and r["label"] == c.model and \
+                                r.get("point", {}).get("sweep", {}) == c.sweep:
+                            y = r["tests"]["test"]["overall"].get(keys[q])
+                            if y is not None and y > 0:
+                                dx.append(r["n_train"])
+                                dy.append(y * scale[q])
+                law = getattr(c, q)
+                if law and ok.any():
+                    grid = np.geomspace(n[ok].min(), n[ok].max(), 20)
+                    fx += list(grid) + [np.nan]
+                    fy += list(law.a * grid**law.b * scale[q]) + [np.nan]
+            if not any(v == v and v > 0 for v in my):
+                continue
+            drawn = True
+            ax.plot(mx, my, "o", color=colours[model], ms=4, label=f"{model} ({len(mine)} data sets)")
+            if dx:
+                ax.plot(dx, dy, ".", color=colours[model], alpha=0.4, ms=3)
+            if fx:
+                ax.plot(fx, fy, "--", color=colours[model], lw=0.8, alpha=0.7)
+        if not drawn:
+            ax.text(0.5, 0.5, f"no {q} labels", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xlabel("training frames N")
+            continue
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training frames N")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7)
+        ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle("Learning curves (log-log; dashed: power law a·N^b fitted over all replicates; b and R² of each "
+                 "data set in the table)", fontsize=11)
     fig.tight_layout()
     return fig
 

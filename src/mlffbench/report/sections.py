@@ -182,13 +182,13 @@ def _label_check_cell(rec: dict | None) -> str:
 def accuracy_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
     if not run.accuracy:
         return None
-    body = "".join(H.figure(png_base64(fig), anchor, caption)
+    body = "".join(H.figure(png_base64(fig, tight=False), anchor, caption)  # laid out to their content
                    for anchor, caption, fig in heatmaps if anchor.endswith("-full"))
     for collection, names in run.elemental_collections().items():
         data = learned(values(run, "force_percent", "full", by="element", datasets=names), run)
         if data and heatmap_layout(run) == "dblock":  # d-block maps above: place them among all 43 metals too
             fig = periodic.heatmap(data, layout="metal43", title=f"force % error, {collection}", unit="%")
-            body += H.figure(png_base64(fig), f"heatmap-full-table-{collection}",
+            body += H.figure(png_base64(fig, tight=False), f"heatmap-full-table-{collection}",
                              f"force % error among the 43 metals, {collection} (Metal-43 SI Figs 1-2 layout)")
     body += _distribution_html(run, numbers)
     ci = [r.intervals or {} for r in run.accuracy]
@@ -259,7 +259,8 @@ def _distribution_html(run: RunData, numbers: dict) -> str:
 def transfer_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
     if not run.transfer:
         return None
-    body = "".join(H.figure(png_base64(fig), anchor, caption) for anchor, caption, fig in heatmaps if "->" in anchor)
+    body = "".join(H.figure(png_base64(fig, tight=False), anchor, caption) for anchor, caption, fig in heatmaps
+                   if "->" in anchor)
     rows = [[r.dataset, r.model, r.train, r.test, r.n_train, r.n_test, 1e3 * r.force_mae, r.force_percent,
              1e3 * r.energy_mae, r.energy_percent, r.stress_percent] for r in run.transfer]
     body += H.table(["data set", "model", "train", "test", "n train", "n test", "F MAE meV/Å", "F %",
@@ -407,9 +408,21 @@ def calibration_section(run: RunData, numbers: dict) -> str | None:
         return None
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="calibrated")
-    for r in rows:
-        ax.plot(r.curve["expected"], r.curve["observed"], marker="o", ms=3,
-                label=f"{r.dataset} {r.model}: {r.train}->{r.test}")
+    if len(rows) <= 10:
+        for r in rows:
+            ax.plot(r.curve["expected"], r.curve["observed"], marker="o", ms=3,
+                    label=f"{r.dataset} {r.model}: {r.train}->{r.test}")
+    else:  # many data sets: one colour (and one NaN-separated line) per model and split; each row in the table
+        from mlffbench.report.figures import model_colours
+
+        kinds = list(dict.fromkeys(f"{r.model}: {r.train}->{r.test}" for r in rows))
+        colours = model_colours(kinds)
+        for kind in kinds:
+            mine = [r for r in rows if f"{r.model}: {r.train}->{r.test}" == kind]
+            xs = [v for r in mine for v in [*r.curve["expected"], float("nan")]]
+            ys = [v for r in mine for v in [*r.curve["observed"], float("nan")]]
+            ax.plot(xs, ys, marker="o", ms=2, lw=0.6, alpha=0.6, color=colours[kind],
+                    label=f"{kind} ({len(mine)} data sets)")
     ax.set_xlabel("expected fraction inside the σ interval")
     ax.set_ylabel("observed fraction (per-atom energy)")
     ax.legend(fontsize=6)
