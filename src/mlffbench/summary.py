@@ -20,8 +20,8 @@ MAX_MODELS = 4
 #: most names listed on one count line before "and N more"
 MAX_NAMES = 8
 
-FLAGS = (("!", "fails a verification check"), ("<", "worse than the mean_energy baseline on a quantity"),
-         ("~", "budget-limited fit"), ("‡", "labels from a labeler that fails a label check (accepted)"))
+FLAGS = (("!", "fails a verification check"), ("<", "worse than mean_energy on a quantity"),
+         ("~", "budget-limited fit"), ("‡", "labeler fails a label check (accepted)"))
 
 
 def budget_limited(result: dict) -> str | None:
@@ -73,7 +73,7 @@ def _digits(values) -> int:
 
 
 def ranking_table(rows, flags: dict) -> str:
-    """Per data set one line: each model's rank, force MAE (meV/Å) and energy MAE (meV/atom) with their 95 %
+    """Per data set one line: each model's rank with its flags, force MAE (meV/Å) and energy MAE (meV/atom) with their 95 %
     intervals (the mean_energy baseline and the labeler: values only, they are the scale and the reference, not
     contenders), and its flags."""
     from mlffbench.tasks.accuracy import BASELINE
@@ -89,23 +89,23 @@ def ranking_table(rows, flags: dict) -> str:
     f_digits = {m: _digits([1e3 * r.force_mae for r in rows if r.model == m]) for m in models}
     e_digits = {m: _digits([1e3 * r.energy_mae for r in rows if r.model == m]) for m in models}
     header, units, text = ["data set"], [""], [0]
-    for m in models:
-        header += ["#", f"{m} F MAE", "E MAE", ""]
+    for m in models:  # rank with its flags, force MAE, energy MAE
+        header += ["#", f"{m} F MAE", "E MAE"]
         units += ["", "meV/Å" + ("" if m in baseline else " (95% CI)"), "meV/atom" + ("" if m in baseline else
-                                                                                      " (95% CI)"), ""]
-        text.append(len(header) - 1)
+                                                                                      " (95% CI)")]
+        text.append(len(header) - 3)
     body = []
     for d in datasets:
         line = [d]
         for m in models:
             r = by.get((d, m))
             if r is None:
-                line += ["-", "-", "-", ""]
+                line += ["-", "-", "-"]
                 continue
             ci = {} if m in baseline else (r.intervals or {})
-            line += [r.rank, _mae(1e3 * r.force_mae, _scaled(ci.get("force_mae")), f_digits[m]),
-                     _mae(1e3 * r.energy_mae, _scaled(ci.get("energy_mae")), e_digits[m]),
-                     "".join(sorted(set(flags.get((d, m), "")), key="!<~‡".index))]
+            line += [r.rank + "".join(sorted(set(flags.get((d, m), "")), key="!<~‡".index)),
+                     _mae(1e3 * r.force_mae, _scaled(ci.get("force_mae")), f_digits[m]),
+                     _mae(1e3 * r.energy_mae, _scaled(ci.get("energy_mae")), e_digits[m])]
         body.append(line)
     out = format_table(header, units, body, text_columns=tuple(text))
     dropped = len({r.model for r in rows}) - len(models)
@@ -122,6 +122,21 @@ def claims_rests_on(claim) -> str:
     from mlffbench.report.claims import rests_on_text
 
     return rests_on_text(claim)
+
+
+def _rests_short(claim) -> str:
+    """What a claim rests on, short enough for the summary: its labels when not DFT, how many data sets and which
+    kinds of labeler, what was left out (each data set's labeler: the report and ``claims_rests_on``)."""
+    parts = [claim.labels] if getattr(claim, "labels", "") else []
+    labelers = getattr(claim, "labelers", None) or {}
+    if labelers:
+        kinds = sorted({str(t).split(":")[0].split("(")[0].strip() for t in labelers.values()})
+        parts.append(f"{len(labelers)} data sets labelled by {', '.join(kinds)} (each data set's labeler: the "
+                     "report)")
+    excluded = getattr(claim, "excluded", None) or {}
+    if excluded:
+        parts.append(f"left out: {_names(list(excluded))} (labeler fails a label check)")
+    return "; ".join(parts)
 
 
 def _label_records(jobs, run_dir) -> dict:
@@ -174,6 +189,9 @@ def _claim_lines(run_dir) -> list[str]:
     import re
 
     out, untested = [], []
+    tested = [c for c in found if c.status != "not tested"]
+    texts = {_rests_short(c) for c in tested}
+    shared = len(tested) > 1 and len(texts) == 1 and "" not in texts  # said once below, not once per claim
     for c in found:
         if c.status == "not tested":
             untested.append(c.claim)
@@ -183,9 +201,12 @@ def _claim_lines(run_dir) -> list[str]:
             f", 95% CI {c.lo:+.2f} to {c.hi:+.2f}" if c.lo is not None else "") + f", n={c.n}"
         out += textwrap.wrap(f"{c.status:<15} {c.claim}{effect}", WIDTH, initial_indent="  ",
                              subsequent_indent=" " * 18)
-        rests = claims_rests_on(c)
-        if rests:  # what the claim rests on: its labels when not DFT, data sets and labelers, what was left out
+        rests = _rests_short(c)
+        if rests and not shared:  # what the claim rests on: labels when not DFT, data sets, labelers, left out
             out += textwrap.wrap(f"rests on: {rests}", WIDTH, initial_indent=" " * 18, subsequent_indent=" " * 18)
+    if shared:
+        out += textwrap.wrap(f"{'':<15} every claim above rests on: {texts.pop()}", WIDTH, initial_indent="  ",
+                             subsequent_indent=" " * 18)
     if untested:
         out += textwrap.wrap(f"{'not tested':<15} (the run lacks the data; the report says what each needs): "
                              + "; ".join(untested), WIDTH, initial_indent="  ", subsequent_indent=" " * 18)
@@ -224,7 +245,8 @@ def short_summary(jobs, run_dir: str | Path, *, not_run: list | None = None, n_n
     out = [f"Summary of {run_dir} (jobs: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})"]
     if rows:
         out += [""] + textwrap.wrap("Accuracy ranking per data set (# by force MAE, '=' where the 95% intervals "
-                                    "overlap; flags: " + "; ".join(f"{k} {v}" for k, v in FLAGS) + ")", WIDTH)
+                                    "overlap; then the flags: " + ", ".join(f"{k} {v}" for k, v in FLAGS) + ")",
+                                    WIDTH)
         out.append(ranking_table(rows, flags))
     claims = _claim_lines(run_dir) if rows else []
     if claims:
