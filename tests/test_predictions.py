@@ -68,8 +68,11 @@ def test_old_run_without_stored_predictions_reports_with_a_note(finished, tmp_pa
     store.close()
     text = build_report(run_dir, out=tmp_path / "r.html")["html"].read_text()
     assert 'parity-Cu-forces' not in text
-    assert "Not plotted (3): Cu labeler, Cu mean_energy, Cu b1: no stored predictions (the job ran before " \
-           "predictions were kept" in text
+    note = "Not plotted (3): Cu labeler, Cu mean_energy, Cu b1: no stored predictions (the job ran before " \
+           "mlffbench kept them"
+    assert note in text
+    (warning,) = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]  # said once
+    assert note in warning
 
 
 def test_show_prints_a_full_table_from_the_store(finished, capsys):

@@ -132,8 +132,8 @@ def of_result(run_dir: str | os.PathLike, result: dict) -> dict[str, PredictedSe
     rel = relpath(job_id) if job_id else None
     rec = (result.get("artefacts") or {}).get(rel) if rel else None
     if rec is None:
-        raise NoPredictions("no stored predictions (the job ran before predictions were kept; re-run the job to "
-                            "store them)")
+        raise NoPredictions("no stored predictions (the job ran before mlffbench kept them; a run made now "
+                            "stores them)")
     what = artefacts.problem(run_dir, rel, rec)
     if what:
         raise NoPredictions(f"{Path(run_dir) / rel}: {what} since its job wrote it")

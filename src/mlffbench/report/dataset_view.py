@@ -43,7 +43,7 @@ def _parity(run: RunData, run_dir: Path, name: str, max_frames: int, periodic: b
             numbers: dict | None = None) -> str:
     """Parity per group of one data set, from the predictions its accuracy jobs stored (no model is loaded)."""
     from mlffbench.report.predictions import (missing_note, not_plotted, parity_by_group, record,
-                                              stored_test_set)
+                                              stored_test_set, warn_missing)
 
     parities, problems = [], []
     for r in (r for r in run.results.get("accuracy", []) if r["dataset"] == name):
@@ -62,6 +62,7 @@ def _parity(run: RunData, run_dir: Path, name: str, max_frames: int, periodic: b
                              f"{title} ({unit}), one panel per group; stored predictions, at most {max_frames} "
                              "test frames per model drawn (MAE: full test set)")
     if problems:
+        warn_missing(problems)
         body += "<p class=\"note\">" + H.esc(missing_note(problems)) + "</p>"
     return body
 

@@ -74,15 +74,19 @@ def stored_test_set(run_dir: Path, result: dict) -> stored.PredictedSet:
 
 
 def not_plotted(what: str, exc: Exception) -> str:
-    """A parity plot left out (no stored predictions, or the file changed): one warning line naming the file on
-    stderr, and the text for the report's note."""
-    import sys
-
+    """The text of a parity plot left out (no stored predictions, or the file changed, which it names); a
+    section collects them and says them once (``missing_note``, ``warn_missing``)."""
     from mlffbench.errors import one_line
 
-    text = f"{what}: {exc if isinstance(exc, stored.NoPredictions) else one_line(exc)}"
-    print(f"mlffbench: warning: parity {text}", file=sys.stderr)
-    return text
+    return f"{what}: {exc if isinstance(exc, stored.NoPredictions) else one_line(exc)}"
+
+
+def warn_missing(problems: list[str]) -> None:
+    """One warning line on stderr for the parity plots a section left out (the reason once when they share it)."""
+    import sys
+
+    if problems:
+        print(f"mlffbench: warning: parity {missing_note(problems)}", file=sys.stderr)
 
 
 def missing_note(problems: list[str]) -> str:

@@ -297,7 +297,7 @@ def learning_section(run: RunData, numbers: dict) -> str | None:
 def parity_section(run: RunData, run_dir: Path, max_frames: int, log, numbers: dict | None = None) -> str | None:
     """Parity of the elemental collections: one panel per data set (the others get theirs in their own section),
     from the predictions each accuracy job stored (no model is loaded)."""
-    from mlffbench.report.predictions import missing_note, not_plotted, parity as stored_parity, record
+    from mlffbench.report.predictions import missing_note, not_plotted, parity as stored_parity, record, warn_missing
 
     names = {n for ns in run.elemental_collections().values() for n in ns}
     results = [r for r in run.results.get("accuracy", []) if r["dataset"] in names]
@@ -323,6 +323,7 @@ def parity_section(run: RunData, run_dir: Path, max_frames: int, log, numbers: d
         for q, title, unit in plots.PARITY_QUANTITIES:
             body += H.figure(png_base64(plots.parity_figure(parities, q), tight=False), f"parity-{q}", f"{title} ({unit})")
     if problems:
+        warn_missing(problems)
         body += '<p class="note">' + H.esc(missing_note(problems)) + "</p>"
     return body
 
