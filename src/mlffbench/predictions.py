@@ -23,6 +23,8 @@ from typing import Callable
 
 import numpy as np
 
+from ase.data import chemical_symbols
+
 from mlffbench.units import GPA
 
 FILE = "predictions.npz"
@@ -198,11 +200,25 @@ def score(t: PredictedSet, metric: str | Callable) -> dict[str, float]:
     return out
 
 
+def score_element(t: PredictedSet, number: int, metric: str | Callable) -> dict:
+    """One element's row (TEA-style, as ``metrics.score_by_element``): forces of that element's atoms, energy and
+    stress of the frames that contain it."""
+    frames = np.flatnonzero(np.bincount(t.atom_frame[t.numbers == number], minlength=t.n_frames) > 0)
+    sub = t.subset(frames)
+    out = score(sub, metric)
+    keep = sub.numbers == number
+    fn = METRICS[metric] if isinstance(metric, str) else metric
+    ref, pred = _ok(sub.forces_ref[keep], sub.forces_pred[keep])
+    value = fn(ref, pred) if len(ref) else float("nan")
+    out["forces"] = value if metric == "percent" else QUANTITIES["forces"][1] * value
+    return {"n_frames": sub.n_frames, **out}
+
+
 def rescore(run_dir: str | os.PathLike, metric: str | Callable = "mae", task: str | None = None,
             dataset: str | None = None) -> tuple[list[dict], list[str]]:
     """Score every stored prediction of a run again under ``metric``, no model loaded: ([{task, dataset, model,
     test, group, n_frames, energy, forces, stress}], [what has no stored predictions and why]). One row per test
-    set, then one per group of it when it has several."""
+    set, then one per group of it when it has several and one per element when it has several."""
     from mlffbench.report.collect import load_run
 
     if isinstance(metric, str) and metric not in METRICS:
@@ -230,6 +246,9 @@ def rescore(run_dir: str | os.PathLike, metric: str | Callable = "mae", task: st
                     for g in t.groups():
                         sub = t.subset(np.flatnonzero(t.group == g))
                         rows.append({**base, "test": name, "group": g, "n_frames": sub.n_frames, **score(sub, metric)})
+                for z in (np.unique(t.numbers) if len(np.unique(t.numbers)) > 1 else ()):
+                    rows.append({**base, "test": name, "group": f"element {chemical_symbols[z]}",
+                                 **score_element(t, int(z), metric)})
     return rows, missing
 
 
