@@ -57,6 +57,23 @@ def test_fit_job_stores_its_predictions_and_the_report_reads_them_without_the_mo
     assert "F median" in out and " b1 " in out and "cold" in out  # overall and per group
 
 
+def test_a_job_in_another_interpreter_stores_its_predictions_too(finished, tmp_path):
+    """Family environments run the same job body through ``python -m mlffbench.worker``: it writes the file too."""
+    import sys
+
+    from mlffbench.engine import artefacts
+    from mlffbench.engine.executors import run_in_subprocess
+
+    run_dir = copy_run(finished, tmp_path)
+    job = finished[1]["accuracy:Cu:mean_energy"]
+    result = run_in_subprocess(sys.executable, "fit_score", {**job.inputs, "job_id": "in-a-worker"}, str(run_dir))
+    rel = predictions.relpath("in-a-worker")
+    assert rel in result["artefacts"] and not artefacts.problems(run_dir, result["artefacts"])
+    mine = predictions.load(run_dir / rel)["test"]
+    theirs = predictions.load(run_dir / predictions.relpath(job.inputs["job_id"]))["test"]
+    assert np.array_equal(mine.forces_pred, theirs.forces_pred) and np.array_equal(mine.index, theirs.index)
+
+
 def test_old_run_without_stored_predictions_reports_with_a_note(finished, tmp_path, capsys):
     run_dir = copy_run(finished, tmp_path)
     store = RunStore(run_dir)
