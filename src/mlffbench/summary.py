@@ -278,7 +278,7 @@ def short_summary(jobs, run_dir: str | Path, *, not_run: list | None = None, n_n
     out += textwrap.wrap(line, WIDTH, subsequent_indent="  ")
     notes = accuracy.baseline_notes(accuracy.baseline_flags(rows))
     if notes:
-        out.append("  why B1 stress: the B1 stress note in summary.txt (tasks/accuracy.py B1_NOTE)")
+        out.append("  why B1 stress: the B1 note in summary.txt (once; tasks/accuracy.py B1_NOTE)")
     failed = [j.name for j in jobs if j.status == "failed"]
     if failed:
         out += textwrap.wrap(f"Failed jobs: {len(failed)}: {_names(failed)} (reasons: mlffbench status {run_dir})",
