@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import yaml
 from ase.build import bulk
@@ -55,7 +56,7 @@ def numbers(value, path=""):
     record is left out too (its contents are compared instead)."""
     if isinstance(value, dict):
         for key, item in value.items():
-            if key in MEASURED or (path.endswith(".artefacts") and key.endswith("potential.json")):
+            if key in MEASURED or (path.endswith(".artefacts") and key.endswith(("potential.json", "predictions.npz"))):
                 continue
             yield from numbers(item, f"{path}.{key}")
     elif isinstance(value, (list, tuple)):
@@ -85,3 +86,8 @@ def test_inprocess_and_dask_give_the_same_numbers(tmp_path):
         other = tmp_path / "dask" / path.relative_to(tmp_path / "inprocess")
         x, y = (dict(numbers(json.loads(p.read_text()))) for p in (path, other))
         assert x.keys() == y.keys() and all(agree(x[k], y[k]) for k in x), path
+    for path in sorted((tmp_path / "inprocess" / "models").glob("*/predictions.npz")):  # and the stored predictions
+        x, y = (np.load(p) for p in (path, tmp_path / "dask" / path.relative_to(tmp_path / "inprocess")))
+        assert x.files == y.files and all(
+            np.array_equal(x[k], y[k]) if x[k].dtype.kind in "Uiu" else
+            np.allclose(x[k], y[k], rtol=1e-12, atol=0, equal_nan=True) for k in x.files), path

@@ -98,12 +98,21 @@ def arrays(name: str, index, test: list, predicted: list) -> dict[str, np.ndarra
 
 
 def save(path: str | os.PathLike, tests: dict[str, dict[str, np.ndarray]]) -> None:
-    """Write {test-set name: arrays} atomically (compressed npz)."""
+    """Write {test-set name: arrays} atomically as a compressed npz whose bytes depend on the arrays only (fixed
+    zip timestamps, unlike ``np.savez_compressed``), so equal predictions give an equal sha256."""
+    import zipfile
+
     flat = {"format": np.asarray(FORMAT)}
     for name, arr in tests.items():
         flat.update({f"{name}{_SEP}{k}": v for k, v in arr.items()})
     buf = io.BytesIO()
-    np.savez_compressed(buf, **flat)
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key, value in flat.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, member.getvalue())
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(buf.getvalue())
