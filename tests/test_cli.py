@@ -13,6 +13,8 @@ import yaml
 from mlffbench.data.io import write_frames
 from mlffbench.engine.store import RunStore
 
+from cli_helpers import cli
+
 SUBCOMMANDS = ("run", "generate", "status", "elements", "potentials", "check")
 TINY = {
     "name": "tiny",
@@ -20,11 +22,6 @@ TINY = {
     "data": {"elements": ["Cu"], "frames_per_temperature": 10, "equilibration_fs": 200},
     "split": {"test_last": 0.2},
 }
-
-
-def cli(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlffbench", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
 
 
 def write_yaml(path: Path, data) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,9 @@ from mlffbench.data import splits
 from mlffbench.data.io import write_frames
 from mlffbench.engine.runner import MainJob
 from mlffbench.errors import ConfigError, DataError
+
+import cli_helpers
+from cli_helpers import one_line_error
 
 ACAC = Path(__file__).resolve().parents[2] / "shared" / "data" / "botnet" / "acac"
 
@@ -49,17 +51,7 @@ def alloy(tmp_path_factory) -> Path:
 
 
 def cli(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlffbench", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
-
-
-def one_line_error(result, *needles) -> str:
-    assert result.returncode == 2, (result.returncode, result.stdout[-2000:], result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mlffbench: error:"), result.stderr
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
+    return cli_helpers.cli(*args, cwd=cwd, timeout=600)  # whole runs on shared cores
 
 
 @pytest.fixture(scope="module")

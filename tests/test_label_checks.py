@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import yaml
 
 from mlffbench.config import config_from_data
 from mlffbench.errors import ConfigError
+
+from cli_helpers import cli
 
 # Ir by the Baskes 1992 MEAM: a dimer force kink of ~1.5e2 eV/Å at its 4 Å cutoff (far past the 1 eV/Å label tolerance)
 BASKES_IR = {"name": "lammps", "potentials": {"Ir": "Ir_meam_baskes"}}
@@ -23,13 +22,6 @@ TINY = {"name": "tiny", "seed": 0, "split": {"test_last": 0.2}, "models": [{"nam
 def fresh_cache(tmp_path, monkeypatch):
     """Measured afresh, never read from the user's cache (a test must be able to fail)."""
     monkeypatch.setenv("MLFFBENCH_LABEL_CHECK_CACHE", str(tmp_path / "label-check-cache"))
-
-
-def cli(*args) -> subprocess.CompletedProcess:
-    import os
-
-    return subprocess.run([sys.executable, "-m", "mlffbench", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, env=os.environ.copy())
 
 
 def test_failing_labeler_is_refused_at_planning(tmp_path):

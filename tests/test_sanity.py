@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,19 +19,9 @@ from mlffbench.data.io import read_frames, write_frames
 from mlffbench.datasets import files
 from mlffbench.errors import ConfigError, DataError
 
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "mlffbench", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+from cli_helpers import cli, one_line_error
 
 
-def one_line_error(result, *needles):
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mlffbench: error:"), result.stderr
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 def labelled(atoms, calc, group):

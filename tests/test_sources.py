@@ -24,6 +24,8 @@ from mlffbench.cli import main
 from mlffbench.engine.store import RunStore, open_existing
 from mlffbench.report.collect import load_run
 
+from cli_helpers import one_line, snapshot
+
 
 def emt_frames(n: int, seed: int) -> list:
     out = []
@@ -57,16 +59,6 @@ def write(tmp_path: Path, models) -> Path:
     return config
 
 
-def one_line(err: str, *needles: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mlffbench: error: "), err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
-
-
-def snapshot(run_dir: Path) -> dict[str, bytes]:
-    return {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
 
 
 def rerun(config: Path, run_dir: Path) -> int:

@@ -22,6 +22,8 @@ from mlffbench.engine.lock import FILE as LOCK_FILE
 from mlffbench.engine.store import RunStore, StoreFullError
 from test_runner import TINY, _final_state, run_main, write_config
 
+from cli_helpers import cli, one_line, snapshot
+
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> tuple[Path, Path]:
@@ -38,21 +40,6 @@ def copy_run(finished, tmp_path: Path) -> Path:
     return run_dir
 
 
-def cli(*args, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlffbench", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, **kwargs)
-
-
-def one_line(err: str, *needles: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mlffbench: error: "), err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
-
-
-def snapshot(run_dir: Path) -> dict[str, bytes]:
-    return {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
 
 
 # -- a damaged or empty store ------------------------------------------------------------------------------

@@ -106,30 +106,40 @@ def learning_curve_figure(curves: list, raw: list[dict] | None = None):
             ok = err > 0
             text = f"{label}: b={law.b:+.2f}, R²={law.r2:.2f}" if law else f"{label}: no fit"
             ax.plot(n[ok], err[ok], "o", color=colours[label], label=text, ms=5)
-            if raw:
-                pts = [(r["n_train"], r["tests"]["test"]["overall"].get(keys[q])) for r in raw
-                       if r["dataset"] == c.dataset and r["label"] == c.model
-                       and r.get("point", {}).get("sweep", {}) == c.sweep]
-                pts = [(x, y * scale[q]) for x, y in pts if y is not None and y > 0]
-                if pts:
-                    ax.plot(*zip(*pts), ".", color=colours[label], alpha=0.4, ms=3)
+            pts = _replicates(raw, c, keys[q], scale[q])
+            if pts:
+                ax.plot(*zip(*pts), ".", color=colours[label], alpha=0.4, ms=3)
             if law and ok.any():
                 grid = np.geomspace(n[ok].min(), n[ok].max(), 50)
                 ax.plot(grid, law.a * grid**law.b * scale[q], "--", color=colours[label], lw=1)
-        if not ax.has_data() or not any(np.isfinite(line.get_ydata()).any() and (line.get_ydata() > 0).any()
-                                        for line in ax.get_lines()):
-            ax.text(0.5, 0.5, f"no {q} labels", ha="center", va="center", transform=ax.transAxes)  # a molecule
-            ax.set_xlabel("training frames N")
-            continue
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("training frames N")
-        ax.set_ylabel(ylabel)
-        ax.legend(fontsize=6)
-        ax.grid(True, which="both", alpha=0.3)
+        drawn = ax.has_data() and any(np.isfinite(line.get_ydata()).any() and (line.get_ydata() > 0).any()
+                                      for line in ax.get_lines())
+        _finish_lc_axis(ax, q, ylabel, drawn, legend_size=6)
     fig.suptitle("Learning curves (log-log; dashed: power law a·N^b fitted over all replicates)", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def _replicates(raw: list[dict] | None, curve, key: str, scale: float) -> list[tuple[float, float]]:
+    """(training frames, error) of every replicate result of ``curve`` in ``raw`` with a positive ``key`` error."""
+    pts = [(r["n_train"], r["tests"]["test"]["overall"].get(key)) for r in raw or ()
+           if r["dataset"] == curve.dataset and r["label"] == curve.model
+           and r.get("point", {}).get("sweep", {}) == curve.sweep]
+    return [(x, y * scale) for x, y in pts if y is not None and y > 0]
+
+
+def _finish_lc_axis(ax, q: str, ylabel: str, drawn: bool, legend_size: int) -> None:
+    """Log-log axes with labels, legend and grid; an axis with nothing positive to draw says so (a molecule has no
+    stress labels)."""
+    ax.set_xlabel("training frames N")
+    if not drawn:
+        ax.text(0.5, 0.5, f"no {q} labels", ha="center", va="center", transform=ax.transAxes)
+        return
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=legend_size)
+    ax.grid(True, which="both", alpha=0.3)
 
 
 #: more curves than this: one colour and legend entry per model (a legend line per curve would not be read)
@@ -154,14 +164,9 @@ def _learning_curves_by_model(curves: list, raw: list[dict] | None, scale: dict,
                 ok = err > 0
                 mx += list(n[ok]) + [np.nan]
                 my += list(err[ok]) + [np.nan]
-                if raw:
-                    for r in raw:
-                        if r["dataset"] == c.dataset and r["label"] == c.model and \
-                                r.get("point", {}).get("sweep", {}) == c.sweep:
-                            y = r["tests"]["test"]["overall"].get(keys[q])
-                            if y is not None and y > 0:
-                                dx.append(r["n_train"])
-                                dy.append(y * scale[q])
+                for x, y in _replicates(raw, c, keys[q], scale[q]):
+                    dx.append(x)
+                    dy.append(y)
                 law = getattr(c, q)
                 if law and ok.any():
                     grid = np.geomspace(n[ok].min(), n[ok].max(), 20)
@@ -175,16 +180,7 @@ def _learning_curves_by_model(curves: list, raw: list[dict] | None, scale: dict,
                 ax.plot(dx, dy, ".", color=colours[model], alpha=0.4, ms=3)
             if fx:
                 ax.plot(fx, fy, "--", color=colours[model], lw=0.8, alpha=0.7)
-        if not drawn:
-            ax.text(0.5, 0.5, f"no {q} labels", ha="center", va="center", transform=ax.transAxes)
-            ax.set_xlabel("training frames N")
-            continue
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("training frames N")
-        ax.set_ylabel(ylabel)
-        ax.legend(fontsize=7)
-        ax.grid(True, which="both", alpha=0.3)
+        _finish_lc_axis(ax, q, ylabel, drawn, legend_size=7)
     fig.suptitle("Learning curves (log-log; dashed: power law a·N^b fitted over all replicates; b and R² of each "
                  "data set in the table)", fontsize=11)
     fig.tight_layout()
