@@ -42,6 +42,8 @@ class ModelConfig:
     params: dict[str, Any] = field(default_factory=dict)
     tasks: list[str] | None = None  # subset of the run's tasks for this model (default: all of them)
     python: str | None = None  # run this model's jobs with another interpreter (python -m mlffbench.worker)
+    #: overrides of the run's training protocol for this model (epoch-trained families only)
+    training: dict[str, Any] | None = None
 
     def check(self, where: str) -> None:
         from mlffbench.models.registry import model_names
@@ -52,6 +54,12 @@ class ModelConfig:
             if task not in TASKS:
                 raise ConfigError(f"{where}.tasks[{i}]: unknown task '{task}' (known: {', '.join(TASKS)})")
         check_model_params(self.name, self.params, f"{where}.params")
+        if self.training is not None:
+            from mlffbench.models.registry import get_model_class
+
+            if not get_model_class(self.name).epoch_trained:
+                raise ConfigError(f"{where}.training: {self.name} is not trained by epochs, so it has no training "
+                                  "protocol (remove the block; its fit is set by its params)")
 
 
 @dataclass
@@ -70,6 +78,9 @@ class RunConfig:
     )
     tasks: TasksConfig = field(default_factory=TasksConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    #: the training protocol of every epoch-trained family (``mlffbench.models.training.Training``: max_epochs,
+    #: max_minutes, patience, min_delta, validation_fraction, device, precision); ``models[i].training`` overrides
+    training: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.data is None and not self.datasets:
@@ -89,8 +100,33 @@ class RunConfig:
         self.execution.check(f"{where}execution")
         for i, model in enumerate(self.models):
             model.check(f"{where}models[{i}]")
+        base = self.training_protocol(None, where)
+        for i, model in enumerate(self.models):
+            if model.training is not None:
+                self.training_protocol(model, f"{where}models[{i}].", base)
         if len(set(labels)) != len(labels):
             raise ConfigError(f"{where}models: model labels must be unique, got {labels}")
+
+    def training_protocol(self, model: "ModelConfig | None", where: str = "", base=None):
+        """The training protocol of ``model`` (the run's, with the model's overrides; None: the run's), checked:
+        an impossible one is a ConfigError naming the key."""
+        from mlffbench.models.training import Training, TrainingError
+
+        try:
+            base = base or Training.from_dict(self.training)
+        except TrainingError as exc:
+            raise ConfigError(f"{where if model is None else ''}training.{exc}") from None
+        if model is None or not model.training:
+            return base
+        try:
+            unknown = sorted(set(model.training) - set(Training.keys()))
+            if unknown:
+                raise TrainingError(f"{unknown[0]}: unknown key (known: {', '.join(Training.keys())})")
+            return base.merged(model.training)
+        except TrainingError as exc:
+            raise ConfigError(f"{where}training.{exc}") from None
+        except TypeError as exc:
+            raise ConfigError(f"{where}training: {exc}") from None
 
     def check_trains(self, where: str = "") -> None:
         """A run must train or score something: ``models: []`` would make the data and nothing else, a run that

@@ -295,6 +295,24 @@ def random_by_group(frames: Sequence, test_fraction: float, seed: int = 0) -> Sp
                  {"test_fraction": test_fraction, "seed": seed, "stratified_by": GROUP})
 
 
+def validation_by_group(frames: Sequence, train: np.ndarray, fraction: float, seed: int = 0
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(train, valid): a seeded random ``fraction`` of each group of the TRAINING indices ``train`` held out for
+    validation (the training protocol's hold-out, the same for every family on a split: it depends on the
+    indices, the groups and the seed only). Per group: round(fraction * n), at least one frame, never the group's
+    last (a group of one frame stays in training). Both sorted."""
+    train = _idx(train)
+    groups = [str(_info(frames[i]).get(GROUP, "")) for i in train]
+    keep, held = [], []
+    for g in dict.fromkeys(groups):
+        idx = train[[j for j, x in enumerate(groups) if x == g]]
+        k = 0 if idx.size < 2 else min(idx.size - 1, max(1, int(round(fraction * idx.size))))
+        order = np.random.default_rng([seed, 0x7A11D, zlib.crc32(g.encode())]).permutation(idx)
+        held.append(order[:k])
+        keep.append(order[k:])
+    return np.sort(_cat(keep)), np.sort(_cat(held))
+
+
 def given(frames: Sequence) -> Split:
     """Frames from the data set's test files are the test set (``info['subset'] == 'test'``)."""
     subsets = [_info(f).get("subset") for f in frames]

@@ -109,6 +109,8 @@ def run_in_subprocess(python: str, kind: str, inputs: dict, run_dir: str) -> dic
 
 class InProcessExecutor:
     name = "inprocess"
+    #: jobs run one after another in this process: a training job may use every core
+    threads_per_job = os.cpu_count() or 1
 
     def submit(self, fn, *args) -> Future:
         future: Future = Future()
@@ -130,10 +132,12 @@ class DaskExecutor:
         from dask.distributed import Client, LocalCluster
 
         if scheduler:
+            self.threads_per_job = 1  # a cluster's workers: one core each unless the training protocol says
             self.cluster = None
             self.client = Client(scheduler)
         else:
             n = workers or os.cpu_count() or 1
+            self.threads_per_job = max(1, (os.cpu_count() or 1) // n)
             # one thread per worker process; BLAS and numba likewise, so n workers use n cores, not n^2
             with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_THREADS,
                                   "distributed.worker.daemon": False}):
@@ -163,10 +167,16 @@ def outcome(future) -> dict:
         return {"ok": False, "error": one_line(exc), "log": repr(exc), "wall_s": 0.0}
 
 
+def executor_threads(executor) -> int:
+    """CPU threads a training job may use on this executor (its cores per job; 1 for unknown executors)."""
+    return int(getattr(executor, "threads_per_job", 1) or 1)
+
+
 def make_executor(execution) -> InProcessExecutor | DaskExecutor:
     if execution.executor == "inprocess":
         return InProcessExecutor()
     return DaskExecutor(execution.workers, execution.scheduler)
 
 
-__all__ = ["run_job", "one_thread", "WORKER_THREADS", "InProcessExecutor", "DaskExecutor", "make_executor", "outcome"]
+__all__ = ["run_job", "one_thread", "WORKER_THREADS", "InProcessExecutor", "DaskExecutor", "make_executor", "outcome",
+           "executor_threads"]

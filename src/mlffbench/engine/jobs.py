@@ -106,8 +106,23 @@ def run_fit_score(inputs: dict, run_dir: Path) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     model = make_model(inputs["model"])
     model.check_data(train, inputs["params"], inputs["label"])  # e.g. a cutoff no pair of atoms is within
+    fit_train, valid, protocol = train, None, None
+    if "training" in inputs:  # an epoch-trained family: the protocol's validation hold-out of the training frames
+        from mlffbench.models.training import Training
+
+        protocol = Training.from_dict({**inputs["training"], "threads": inputs.get("threads", 1)})
+        keep, held = splits.validation_by_group(train, range(len(train)), protocol.validation_fraction,
+                                                inputs["seed"])
+        if held.size == 0:
+            raise ValueError(f"{inputs['label']}: training.validation_fraction = {protocol.validation_fraction} "
+                             f"leaves no validation frame in {len(train)} training frames")
+        fit_train, valid = [train[i] for i in keep], [train[i] for i in held]
+        record["valid"] = [record["train"][i] for i in held]
     start = time.perf_counter()
-    potential = model.fit(train, None, inputs["params"], workdir)
+    if protocol is None:
+        potential = model.fit(fit_train, valid, inputs["params"], workdir)
+    else:
+        potential = model.fit(fit_train, valid, inputs["params"], workdir, training=protocol)
     fit_s = time.perf_counter() - start
     saved = f"models/{inputs['job_id']}/potential.json"
     potential.save(Path(run_dir) / saved)
@@ -155,6 +170,8 @@ def run_fit_score(inputs: dict, run_dir: Path) -> dict:
     stored = predictions.relpath(inputs["job_id"])
     predictions.save(Path(run_dir) / stored, kept)
     result["artefacts"] = artefacts.record(run_dir, [saved, stored])
+    if protocol is not None:
+        result["training"] = info.get("training") or {"status": None, "notes": ["the family returned no curve"]}
     if "selection" in inputs:  # a grid retrain: the choice it was given
         result["selection"] = inputs["selection"]
     return result

@@ -18,7 +18,7 @@ from mlffbench import datasets
 from mlffbench.config import DataConfig, RunConfig, check_model_params, to_dict
 from mlffbench.datasets import DataSet
 from mlffbench.engine import artefacts, sources
-from mlffbench.engine.executors import make_executor, outcome, run_job
+from mlffbench.engine.executors import executor_threads, make_executor, outcome, run_job
 from mlffbench.engine.lock import RunLock
 from mlffbench.engine.store import Job, RunStore, environment_provenance, job_key
 from mlffbench.errors import ConfigError, MlffbenchError, one_line
@@ -229,6 +229,8 @@ class MainJob:
             inputs = {"task": job_task, "dataset": refs["dataset"], "model": model.name, "label": label,
                       "params": job_params, "seed": cfg.seed, "split": spec["split"], "point": spec["point"],
                       **spec.get("inputs", {})}
+            if kind == "fit_score" and get_model_class(model.name).epoch_trained:
+                inputs["training"] = cfg.training_protocol(model).to_dict()
             extra = tuple(refs["variants"][name]["data_key"] for name in spec.get("data", ()))
             if extra:
                 inputs["variants"] = {name: refs["variants"][name] for name in spec["data"]}
@@ -317,6 +319,8 @@ class MainJob:
         tries: dict[str, int] = {}
 
         resolved: dict[str, dict] = {}  # inputs completed from finished 'after' jobs, reused by retries
+        active: dict[str, PlannedJob] = {}  # submitted, not yet collected (the progress watcher reads it)
+        watcher = _FitProgress(self.run_dir, active, bar) if progress else None
         pythons, unavailable = self._family_pythons(todo)
 
         def submit(job: PlannedJob) -> None:
@@ -324,16 +328,20 @@ class MainJob:
             inputs = resolved.get(job.key, job.inputs)
             # the files of the jobs it uses, as they wrote them: the job checks them first (not in the job key)
             inputs = {**inputs, artefacts.VERIFY: artefacts.of_jobs(store, (*job.depends, *job.after), self.run_dir)}
+            if "training" in inputs:  # the cores a fit may use where it runs (not in the job key)
+                inputs["threads"] = inputs["training"].get("threads") or executor_threads(executor)
             python = job.python or pythons.get(_environment_key(job))
             if job.kind == "evaluate" and python:
                 # evaluate jobs need this environment (reference labeler, phonopy); the potential runs in its own
                 # through mlffbench.models.remote. Not part of the job key: where an environment lives may change.
                 inputs, python = {**inputs, "model_python": python}, None
+            active[job.key] = job
             running[executor.submit(run_job, job.kind, inputs, str(self.run_dir), python)] = job
 
         def collect(futures) -> None:
             for future in futures:
                 job = running.pop(future)
+                active.pop(job.key, None)
                 out = outcome(future)
                 if not out["ok"] and _disk_full(out["error"]):
                     # not the job's fault: stop (the job stays 'running', i.e. interrupted) rather than record
@@ -387,6 +395,8 @@ class MainJob:
                     continue
                 collect(executor.wait(list(running)))
         finally:
+            if watcher is not None:
+                watcher.stop()
             bar.close()
             if self.executor is None:
                 executor.close()
@@ -455,11 +465,46 @@ def _job_name(task: str, dataset: str, label: str, point: dict) -> str:
     return f"{task}:{dataset}:{label}" + "".join(f":{k}={v}" for k, v in items)
 
 
+class _FitProgress:
+    """A long fit's progress in the run's progress line while it trains (epoch k of N, validation force error,
+    time left), read every few seconds from the ``progress.json`` each epoch-trained fit keeps in its model
+    directory (``mlffbench.models.training.write_progress``): the same for every executor, as the file is the only
+    channel a job in a Dask worker or another environment has."""
+
+    def __init__(self, run_dir: Path, active: dict, bar, interval_s: float = 5.0):
+        import threading
+
+        self.run_dir, self.active, self.bar, self.interval_s = Path(run_dir), active, bar, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        from mlffbench.models.training import progress_text, read_progress
+
+        while not self._stop.wait(self.interval_s):
+            parts = []
+            for job in list(self.active.values()):
+                if "training" not in job.inputs:
+                    continue
+                p = read_progress(self.run_dir / "models" / job.inputs["job_id"])
+                if p:
+                    parts.append(f"{job.inputs['label']} {progress_text(p)}")
+            try:
+                self.bar.set_postfix_str("; ".join(parts)[:120], refresh=True)
+            except Exception:  # noqa: BLE001 - a closed bar: the run is ending
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 def _progress_bar(total: int, done: int, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, initial=done, disable=not enabled, unit="job", dynamic_ncols=True,
-                bar_format="{desc:<22} {bar} {n_fmt}/{total_fmt} jobs [{elapsed}<{remaining}]")
+                bar_format="{desc:<22} {bar} {n_fmt}/{total_fmt} jobs [{elapsed}<{remaining}]{postfix}")
 
 
 def labeler_checks_of(jobs: list[Job], planned: dict | None = None) -> dict[str, dict]:

@@ -91,6 +91,10 @@ class Model(ABC):
     cutoff_params: dict[str, float | None] = {}
     #: the param naming the species the model is built for (symbols or atomic numbers; None/absent: the data's)
     species_param: str | None = None
+    #: trained by epochs on a validation set under the run's training protocol (``mlffbench.models.training``):
+    #: the engine holds out the validation frames, passes ``training=`` to ``fit`` and stores the curve it returns
+    #: in ``info["training"]``
+    epoch_trained: bool = False
 
     @classmethod
     def cutoffs(cls, params: dict[str, Any]) -> dict[str, float]:
@@ -151,8 +155,12 @@ class Model(ABC):
         valid: Sequence[Atoms] | None,
         params: dict[str, Any],
         workdir: str | os.PathLike,
+        training=None,
     ) -> Potential:
-        """Train on ``train`` (``valid`` for early stopping where the family uses it) and return the Potential."""
+        """Train on ``train`` (``valid`` for early stopping where the family uses it) and return the Potential.
+        Epoch-trained families (``epoch_trained``) get the protocol as ``training``
+        (``mlffbench.models.training.Training``; None: its defaults) and return its record in
+        ``potential.info["training"]`` (``training.record``)."""
 
 
 def encode_array(a: np.ndarray) -> dict:

@@ -196,3 +196,17 @@ class CalculatorPotential(Potential):
 
 def count_parameters(module) -> int:
     return int(sum(p.numel() for p in module.parameters()))
+
+
+#: family params the run's training protocol now sets (``training:``), by the protocol key that replaces them
+MOVED_TO_TRAINING = {"epochs": "max_epochs", "max_epochs": "max_epochs", "valid_fraction": "validation_fraction",
+                     "dtype": "precision", "model_dtype": "precision", "param_dtype": "precision",
+                     "device": "device"}
+
+
+def check_moved(family: str, params: dict) -> None:
+    """A param that the training protocol sets is refused with the key to use instead (one home per setting)."""
+    for key, new in MOVED_TO_TRAINING.items():
+        if key in params:
+            raise ConfigError(f"{family}: params.{key} is set by the run's training protocol: use training.{new} "
+                              f"(top-level training: block, or training: on this model)")
