@@ -149,3 +149,50 @@ def test_build_all_goes_on_past_a_broken_family(cache, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "abroken: FAILED" in err and "1 failed: abroken" in err
     assert envs.is_built(BARE) and not envs.is_built(broken)  # built after the broken one (sorted order)
+
+
+def test_cuda_variant_is_its_own_env_with_pypi_torch_and_no_cpu_pin(cache, monkeypatch, capsys):
+    """--cuda: a separate env (name, key, directory) with the same packages, torch==2.13.0 under the constraint
+    torch===2.13.0 (PyPI's default build: no +cpu wheel matches) and no index option; checked without pip."""
+    cpu = envs.get_spec("mace")
+    cuda = cpu.cuda_variant()
+    assert cuda.name == "mace-cuda" and cuda.cuda and cuda.base_name == "mace" and cuda.cuda_variant() == cuda
+    assert cuda.packages == cpu.packages and cuda.smoke == cpu.smoke and cuda.steps == cpu.steps
+    assert cuda.key() != cpu.key() and cuda.dirname().startswith("mace-cuda-") and cuda.dirname() != cpu.dirname()
+    assert "torch==2.13.0+cpu" in cpu.constraints_text()
+    text = cuda.constraints_text()
+    assert "+cpu" not in text and "torch===2.13.0" in text.splitlines() and "numpy<2.4" in text
+    assert "e3nn" not in text or "e3nn" in cpu.constraints_text()
+    plan_cpu, plan_cuda = envs.install_plan(cpu), envs.install_plan(cuda)
+    assert [args for _, args, _ in plan_cuda] == [args for _, args, _ in plan_cpu]  # everything else the same
+    assert plan_cuda[0][1] == ["torch==2.13.0"] and "CUDA" in plan_cuda[0][0] and "CPU" in plan_cpu[0][0]
+    flat = [a for _, args, _ in plan_cuda for a in args]
+    assert not [a for a in flat if "index" in a or "+cpu" in a or "download.pytorch.org" in a]
+    # a non-torch env has no CUDA variant; names resolve both ways
+    assert envs.spec_for("mace-cuda") == cuda == envs.spec_for("mace", cuda=True) and envs.spec_for("mace") == cpu
+    with pytest.raises(ValueError, match="no torch"):
+        envs.get_spec("gap").cuda_variant()
+    assert cli_main(["env", "build", "gap", "--cuda"]) == 2
+    assert "'gap' installs no torch" in capsys.readouterr().err
+
+
+def test_device_picks_the_cpu_or_cuda_env(cache, monkeypatch):
+    cpu = envs.get_spec("mace")
+    cuda = cpu.cuda_variant()
+    monkeypatch.setattr(envs, "gpu_present", lambda: True)
+    assert envs.env_for_device("mace", "cuda") == cuda  # built on first use, like every env
+    for device in (None, "cpu", "auto"):  # auto: no CUDA env built yet -> the CPU env
+        assert envs.env_for_device("mace", device) == cpu
+    assert envs.env_for_device("gap", "cuda") == envs.get_spec("gap")  # one variant: its adapter decides
+    # a built CUDA env (faked: manifest + bin/python) is what auto takes on a GPU machine, and python_for runs it
+    (envs.env_path(cuda) / "bin").mkdir(parents=True)
+    (envs.env_path(cuda) / "bin" / "python").symlink_to(sys.executable)
+    (envs.env_path(cuda) / MANIFEST).write_text(json.dumps({"name": "mace-cuda"}))
+    assert envs.env_for_device("mace", "auto") == cuda and envs.env_for_device("mace", "cpu") == cpu
+    launcher = envs.python_for("mace", quiet=True, device="auto")
+    assert str(envs.env_path(cuda)) in Path(launcher).read_text()
+    assert envs.python_for("acegp", device="cuda") is None
+    monkeypatch.setattr(envs, "gpu_present", lambda: False)  # no GPU here: auto stays on the CPU env
+    assert envs.env_for_device("mace", "auto") == cpu
+    assert [p for p, _ in envs.built_versions("mace-cuda")] == [envs.env_path(cuda)]
+    assert envs.built_versions("mace") == []  # the CPU env's listing never counts the CUDA variant

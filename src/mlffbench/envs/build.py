@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mlffbench
-from mlffbench.envs.spec import PROJECT_ROOT, WORKER_REQUIREMENTS, EnvSpec
+from mlffbench.envs.spec import PROJECT_ROOT, TORCH_VERSION, WORKER_REQUIREMENTS, EnvSpec
 from mlffbench.errors import MlffbenchError
 
 MANIFEST = ".mlffbench-env.json"
@@ -132,13 +132,9 @@ def _build(spec: EnvSpec, quiet: bool) -> None:
         (tmp / "constraints.txt").write_text(spec.constraints_text())
         pip = ([sys.executable, "-m", "pip", "--python", python] if own_pip else [python, "-m", "pip"]) + [
             "install", "--quiet"]
-        if spec.torch:
-            say("installing torch==2.13.0 (CPU)")
-            run(pip + ["torch==2.13.0"])
-        requirements = (list(WORKER_REQUIREMENTS) if spec.worker else []) + list(spec.packages)
-        if requirements:
-            say("installing " + " ".join(spec.packages or WORKER_REQUIREMENTS))
-            run(pip + requirements, dict(spec.pip_env))
+        for what, args, extra in install_plan(spec):
+            say(what)
+            run(pip + args, extra)
         for argv in spec.steps:  # {pip} = the pip command that installs into this env; {project} = the checkout
             argv = [part for a in argv
                     for part in (pip[:-2] if a == "{pip}"
@@ -163,6 +159,21 @@ def _build(spec: EnvSpec, quiet: bool) -> None:
     say(f"done in {time.perf_counter() - start:.0f} s: {final}")
 
 
+def install_plan(spec: EnvSpec) -> list[tuple[str, list[str], dict[str, str]]]:
+    """The pip installs of a build, in order: (what, arguments after ``pip install --quiet``, extra environment).
+    Every one runs with ``PIP_CONSTRAINT`` = ``spec.constraints_text()`` (CPU: ``torch==2.13.0+cpu``; CUDA
+    variant: ``torch===2.13.0``, PyPI's default build) and no index option of its own."""
+    plan = []
+    if spec.torch:
+        kind = "CUDA build from PyPI's default index" if spec.cuda else "CPU"
+        plan.append((f"installing torch=={TORCH_VERSION} ({kind})", [f"torch=={TORCH_VERSION}"], {}))
+    requirements = (list(WORKER_REQUIREMENTS) if spec.worker else []) + list(spec.packages)
+    if requirements:
+        plan.append(("installing " + " ".join(spec.packages or WORKER_REQUIREMENTS), requirements,
+                     dict(spec.pip_env)))
+    return plan
+
+
 def _smoke_code(spec: EnvSpec) -> str:
     # the worker's own import chain first: a family env that cannot run mlffbench jobs is not built
     return ("import mlffbench.worker, mlffbench.engine.jobs\n" if spec.worker else "") + spec.smoke
@@ -184,7 +195,7 @@ def _relocate_scripts(tmp: Path, final: Path) -> None:
 
 
 def spec_summary(spec: EnvSpec) -> dict:
-    return {"name": spec.name, "packages": list(spec.packages), "torch": spec.torch,
+    return {"name": spec.name, "packages": list(spec.packages), "torch": spec.torch, "cuda": spec.cuda,
             "constraints": list(spec.constraints), "steps": [list(s) for s in spec.steps]}
 
 
