@@ -21,15 +21,26 @@ MAX_MODELS = 4
 MAX_NAMES = 8
 
 FLAGS = (("!", "fails a verification check"), ("<", "worse than mean_energy on a quantity"),
-         ("~", "budget-limited fit"), ("‡", "labeler fails a label check (accepted)"))
+         ("~", "budget-limited hyperparameter optimisation"),
+         ("†", "training stopped by its budget while still improving (x % per 10 epochs: the training table)"),
+         ("×", "training diverged (the last good epoch scored)"), ("‡", "labeler fails a label check (accepted)"))
+ORDER = "!<~†×‡"
+#: most rows of the training table in the end-of-run summary (all in summary.txt)
+MAX_TRAINING_ROWS = 12
 
 
 def budget_limited(result: dict) -> str | None:
     """Why a fit stopped on a budget rather than converging, else None.
 
-    Hook: no model family records a budget status yet; a family that stops on a time or epoch budget should set
-    ``model_info["budget_limited"]`` (a one-line reason) and it is counted here. Until then what exists is counted:
-    a hyperparameter optimisation that ended before converging (acegp, FLARE: ``optimisation.converged`` false)."""
+    An epoch-trained fit whose training record (``result["training"]``) has status "budget": its budget stopped it
+    while still improving (marked †). Otherwise ``model_info["budget_limited"]`` (a one-line reason) or a
+    hyperparameter optimisation that ended before converging (acegp, FLARE: ``optimisation.converged`` false),
+    marked ~."""
+    from mlffbench.report import training
+
+    rec = training.of(result)
+    if rec is not None and rec.get("status") == "budget":
+        return training.reason(rec)
     info = result.get("model_info") or {}
     if info.get("budget_limited"):
         return str(info["budget_limited"])
@@ -103,7 +114,7 @@ def ranking_table(rows, flags: dict) -> str:
                 line += ["-", "-", "-"]
                 continue
             ci = {} if m in baseline else (r.intervals or {})
-            line += [r.rank + "".join(sorted(set(flags.get((d, m), "")), key="!<~‡".index)),
+            line += [r.rank + "".join(sorted(set(flags.get((d, m), "")), key=ORDER.index)),
                      _mae(1e3 * r.force_mae, _scaled(ci.get("force_mae")), f_digits[m]),
                      _mae(1e3 * r.energy_mae, _scaled(ci.get("energy_mae")), e_digits[m])]
         body.append(line)
@@ -128,6 +139,9 @@ def _rests_short(claim) -> str:
     """What a claim rests on, short enough for the summary: its labels when not DFT, how many data sets and which
     kinds of labeler, what was left out (each data set's labeler: the report and ``claims_rests_on``)."""
     parts = [claim.labels] if getattr(claim, "labels", "") else []
+    limited = getattr(claim, "training", None) or {}
+    if limited:
+        parts.append(f"budget-limited or diverged fits: {_names(list(limited))} (the training table)")
     labelers = getattr(claim, "labelers", None) or {}
     if labelers:
         kinds = sorted({str(t).split(":")[0].split("(")[0].strip() for t in labelers.values()})
@@ -213,6 +227,22 @@ def _claim_lines(run_dir) -> list[str]:
     return out
 
 
+def _training_lines(results: list[dict]) -> list[str]:
+    """The training table of the epoch-trained fits (accuracy fits first; at most MAX_TRAINING_ROWS rows, all of
+    them in summary.txt); nothing where no fit has a training record."""
+    from mlffbench.report import training
+
+    found = training.trained(results)
+    if not found:
+        return []
+    found.sort(key=lambda x: x[0].get("task") != "accuracy")
+    shown = [r for r, _ in found[:MAX_TRAINING_ROWS]]
+    out = ["", training.TITLE + ":", training.table(shown)]
+    if len(found) > len(shown):
+        out.append(f"({len(found) - len(shown)} more fits: the training table in summary.txt)")
+    return out
+
+
 def short_summary(jobs, run_dir: str | Path, *, not_run: list | None = None, n_notes: int = 0,
                   report: str | Path | None = None, report_error: str | None = None,
                   full_error: str | None = None) -> str:
@@ -231,10 +261,18 @@ def short_summary(jobs, run_dir: str | Path, *, not_run: list | None = None, n_n
             flags[(r.dataset, r.model)] = flags.get((r.dataset, r.model), "") + "<"
     budget = [(res, why) for rs in results.values() for res in rs if "tests" in res
               for why in [budget_limited(res)] if why]
+    from mlffbench.report import training
+
     for res, _ in budget:
         if res.get("task") == "accuracy":
             key = (res["dataset"], res["label"])
-            flags[key] = flags.get(key, "") + "~"
+            flags[key] = flags.get(key, "") + (training.mark(training.of(res)) or "~")
+    diverged = [res for rs in results.values() for res in rs if "tests" in res
+                and (training.of(res) or {}).get("status") == "diverged"]
+    for res in diverged:
+        if res.get("task") == "accuracy":
+            key = (res["dataset"], res["label"])
+            flags[key] = flags.get(key, "") + training.DIVERGED_MARK
     records = _label_records(jobs, run_dir)
     for r in rows:  # labels from a labeler whose failed label check the config accepted
         if (records.get(r.dataset) or {}).get("accepted"):
@@ -248,6 +286,7 @@ def short_summary(jobs, run_dir: str | Path, *, not_run: list | None = None, n_n
                                     "overlap; then the flags: " + ", ".join(f"{k} {v}" for k, v in FLAGS) + ")",
                                     WIDTH)
         out.append(ranking_table(rows, flags))
+    out += _training_lines([res for rs in results.values() for res in rs])
     claims = _claim_lines(run_dir) if rows else []
     if claims:
         out += ["", "TM23 claims (force errors of the learned models):"] + claims
@@ -266,9 +305,15 @@ def short_summary(jobs, run_dir: str | Path, *, not_run: list | None = None, n_n
     if budget:
         by_why: dict[str, list[str]] = {}
         for res, why in budget:
-            by_why.setdefault(why.split(" after ")[0], []).append(f"{res['task']} {res['dataset']} {res['label']}")
+            key = "training stopped by its budget while still improving" if training.of(res) else \
+                why.split(" after ")[0]
+            by_why.setdefault(key, []).append(f"{res['task']} {res['dataset']} {res['label']}")
         line += ": " + "; ".join(f"{why}: {_names(v)}" for why, v in by_why.items())
     out += textwrap.wrap(line, WIDTH, subsequent_indent="  ")
+    if diverged:
+        out += textwrap.wrap(f"Diverged fits ({training.DIVERGED_MARK}, last good epoch scored): {len(diverged)}: "
+                             + _names([f"{r['task']} {r['dataset']} {r['label']}" for r in diverged]), WIDTH,
+                             subsequent_indent="  ")
     by_quantity: dict[tuple, list[str]] = {}
     for r, base, (attr, name, _, _) in worse:
         by_quantity.setdefault((r.model, name), []).append(r.dataset)
@@ -327,7 +372,7 @@ def write_full(run_dir: str | Path, text: str) -> Path:
 
 
 #: ``show --task`` names besides the task modules'
-EXTRA_TABLES = ("data", "cost", "not_run", "deviations")
+EXTRA_TABLES = ("data", "cost", "training", "not_run", "deviations")
 
 
 def show(run_dir: str | Path, task: str | None = None, dataset: str | None = None) -> str:
@@ -375,6 +420,11 @@ def show(run_dir: str | Path, task: str | None = None, dataset: str | None = Non
             results.setdefault(job.result.get("task"), []).append(job.result)
     if task == "cost":
         return f"{cost.TITLE}\n{cost.table(cost.summarise([r for rs in results.values() for r in rs]))}\n"
+    if task == "training":
+        from mlffbench.report.training import text_section
+
+        return (text_section([r for rs in results.values() for r in rs]) or "no epoch-trained fits" +
+                (f" on {dataset}" if dataset else "")) + "\n"
     module = TASK_MODULES[task]
     if task not in results:
         return f"{module.TITLE}\n(no finished {task} results" + (f" on {dataset}" if dataset else "") + ")\n"

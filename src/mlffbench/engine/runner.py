@@ -548,6 +548,11 @@ def results_table(jobs: list[Job], labeler_checks: dict | None = None) -> str:
             parts.append(f"{module.TITLE}\n{module.table(rows)}")
     if results:
         parts.append(f"{cost.TITLE}\n{cost.table(cost.summarise([r for rs in results.values() for r in rs]))}")
+        from mlffbench.report.training import text_section
+
+        training = text_section([r for rs in results.values() for r in rs])  # epoch-trained fits only
+        if training:
+            parts.append(training)
     if problems:
         parts.append("Not finished:\n" + "\n".join(problems))
     if flagged and results:

@@ -85,6 +85,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, parity: 
         ("datasets", "Data sets", S.datasets_section(run)),
         ("accuracy", "Accuracy (each data set's split; TM23 full split for generated data)",
          S.accuracy_section(run, heatmaps, numbers)),
+        ("training", "Training of the epoch-trained fits (validation curves, budget and convergence)",
+         S.training_section(run, numbers)),
         ("transfer", "Transfer: group hold-out (TM23 Figs 4-5)", S.transfer_section(run, heatmaps, numbers)),
         ("learning", "Learning curves (TM23 Fig 6, MS25 Fig 3)", S.learning_section(run, numbers)),
         ("parity", "Parity plots (elemental data sets)",

@@ -48,6 +48,7 @@ class Claim:
     labelers: dict[str, str] = field(default_factory=dict)  # data set -> the labeler of its reference labels
     labels: str = ""  # what the labels are, when not DFT: "on classical-potential labels; TM23's claim is about DFT"
     excluded: dict[str, str] = field(default_factory=dict)  # data set -> why it was left out (failed label check)
+    training: dict[str, str] = field(default_factory=dict)  # "data set model" -> why its training is marked († ×)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -275,6 +276,24 @@ def _used(run: RunData, claim: Claim) -> list[str]:
     return [d["dataset"] for d in claim.details if "dataset" in d]
 
 
+def _marked_fits(run: RunData, claim: Claim) -> dict[str, str]:
+    """{"<mark> data set model": reason} of the budget-limited or diverged fits among a judged claim's comparisons
+    (its data sets; its models where the comparisons name them, else every learned model)."""
+    from mlffbench.report import training
+
+    if claim.status == "not tested":
+        return {}
+    used = set(claim.datasets)
+    models = {d["model"] for d in claim.details if "model" in d} or _learned(run)
+    out = {}
+    for rs in run.results.values():
+        for r in rs:
+            rec = training.of(r)
+            if r.get("dataset") in used and r.get("label") in models and training.mark(rec):
+                out.setdefault(f"{training.mark(rec)} {r['dataset']} {r['label']}", training.reason(rec))
+    return out
+
+
 def check_claims(run: RunData) -> list[Claim]:
     out = excluded(run)
     view = _without(run, out)
@@ -283,6 +302,7 @@ def check_claims(run: RunData) -> list[Claim]:
         claim = judge(view)
         claim = _rests_on(view, claim, _used(view, claim))
         claim.excluded = dict(out)
+        claim.training = _marked_fits(view, claim)
         claims.append(claim)
     return claims
 
@@ -295,6 +315,9 @@ def rests_on_text(claim: Claim) -> str:
         by_labeler.setdefault(text, []).append(n)
     if by_labeler:
         parts.append("data sets: " + "; ".join(f"{' '.join(ns)} ({text})" for text, ns in by_labeler.items()))
+    if claim.training:
+        parts.append("budget-limited or diverged fits among the comparisons: "
+                     + "; ".join(f"{k} ({why})" for k, why in claim.training.items()))
     if claim.excluded:
         parts.append("left out: " + "; ".join(f"{n} ({why})" for n, why in claim.excluded.items()))
     return "; ".join(parts)

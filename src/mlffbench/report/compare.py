@@ -39,6 +39,7 @@ class BoardRow:
     predict_us_per_atom: float | None  # median
     common_ci: tuple | None = None  # 95 % bootstrap interval of force_percent_common
     failed_checks: list | None = None  # verification checks failed on any data set of the row
+    training: list | None = None  # "<mark> data set: reason" of the row's budget-limited or diverged fits
 
 
 def _mean(d: dict | None, only=None) -> float | None:
@@ -70,6 +71,19 @@ def _samples(run: RunData, model: str, datasets: set[str]) -> np.ndarray | None:
     return np.mean(per, axis=0) if per else None
 
 
+def _marked_training(run: RunData, model: str) -> list[str] | None:
+    """The budget-limited or diverged fits of ``model`` in the accuracy task, one "<mark> data set: reason" each."""
+    from mlffbench.report import training
+
+    out = [f"{training.mark(rec)} {r['dataset']}: {training.reason(rec)}"
+           for r, rec in training.marked_results(run.results.get("accuracy", [])) if r["label"] == model]
+    return out or None
+
+
+def _marks(r: BoardRow) -> str:
+    return "".join(sorted({x.split(" ", 1)[0] for x in r.training or []}))
+
+
 def leaderboard(runs: list[RunData]) -> tuple[list[BoardRow], str]:
     """The board and a one-line note on what it was ranked on."""
     raw = []
@@ -96,6 +110,7 @@ def leaderboard(runs: list[RunData]) -> tuple[list[BoardRow], str]:
         run = by_name[r.run]
         failing = sorted({c for row in run.checks if row.model == r.model for c in row.failed})
         r.failed_checks = failing or None
+        r.training = _marked_training(run, r.model)
         if common:
             keys = benchmark_keys(run)
             draws = _samples(run, r.model, {d for d, k in keys.items() if k in common})
@@ -104,26 +119,31 @@ def leaderboard(runs: list[RunData]) -> tuple[list[BoardRow], str]:
         rows.sort(key=lambda r: r.force_percent_common)
         for r, label in zip(rows, statistics.tie_ranks([r.force_percent_common for r in rows],
                                                        [r.common_ci for r in rows])):
-            r.rank = label + ("!" if r.failed_checks else "")
+            r.rank = label + ("!" if r.failed_checks else "") + _marks(r)
         note = (f"ranked by the mean force % error over the {len(common)} data set(s) every row has "
                 f"(same frames and split); '=' marks ties (overlapping 95 % bootstrap intervals, "
                 f"{statistics.N_RESAMPLES} resamples of the test frames), '!' a potential failing verification "
                 "checks")
+        if any(r.training for r in rows):
+            note += ("; '†' a model whose training its budget stopped while still improving on some of its data "
+                     "sets, '×' one that diverged (column training)")
     else:
+        for r in rows:
+            r.rank = _marks(r)
         note = ("not ranked: these rows share no data set with the same frames and split, so their errors are not "
                 "comparable (each row's mean is over its own data sets)")
     return rows, note
 
 
 HEADER = ["run", "model", "#", "data sets", "F %", "F % common", "95% CI", "E %", "S %", "F MAE", "cold->warm F %",
-          "cold->melt F %", "fit s", "µs/atom", "failed checks"]
+          "cold->melt F %", "fit s", "µs/atom", "failed checks", "training"]
 
 
 def _cells(r: BoardRow) -> list:
     return [r.run, r.model, r.rank or "-", r.n_datasets, r.force_percent, r.force_percent_common,
             interval_text(r.common_ci), r.energy_percent, r.stress_percent, r.force_mae_meV_A,
             r.cold_to_warm_force_percent, r.cold_to_melt_force_percent, r.fit_s, r.predict_us_per_atom,
-            ", ".join(r.failed_checks or []) or "-"]
+            ", ".join(r.failed_checks or []) or "-", "; ".join(r.training or []) or "-"]
 
 
 def text_table(rows: list[BoardRow]) -> str:
@@ -131,8 +151,8 @@ def text_table(rows: list[BoardRow]) -> str:
         return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else \
             (f"{v:.3g}" if isinstance(v, float) else str(v))
 
-    units = ["", "", "rank", "", "", "", "", "", "", "meV/Å", "", "", "median", "median", ""]
-    return format_table(HEADER, units, [[f(v) for v in _cells(r)] for r in rows])
+    units = ["", "", "rank", "", "", "", "", "", "", "meV/Å", "", "", "median", "median", "", ""]
+    return format_table(HEADER, units, [[f(v) for v in _cells(r)] for r in rows], text_columns=(0, 1, 14, 15))
 
 
 def write_compare(run_dirs: list[str | Path], out: str | Path | None = None) -> tuple[str, dict[str, Path]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mlffbench.datasets import describe_split
 from mlffbench.report import html as H
-from mlffbench.report import plots
+from mlffbench.report import plots, training
 from mlffbench.report.collect import METRICS, RunData
 from mlffbench.report.figures import png_base64
 from mlffbench.report.sections import cited, surrogate_note
@@ -81,9 +81,12 @@ def dataset_sections(run: RunData, run_dir: Path, max_frames: int, parity: bool,
             s = METRICS["stress_mae"].factor
             body += "<h3>Accuracy</h3>" + H.table(
                 ["model", "train", "test", "F MAE meV/Å", "F %", "E MAE meV/atom", "E %", "S MAE GPa", "S %",
-                 "fit s"], [[r.model, r.n_train, r.n_test, 1e3 * r.force_mae, r.force_percent, 1e3 * r.energy_mae,
+                 "fit s"], [[r.model + training.mark(r.training), r.n_train, r.n_test, 1e3 * r.force_mae, r.force_percent, 1e3 * r.energy_mae,
                              r.energy_percent, r.stress_mae * s, r.stress_percent, r.fit_s] for r in rows])
             body += cited(rows)
+            why = training.notes((r.dataset, r.model, r.training) for r in rows).strip()
+            if why:
+                body += '<p class="note">' + "<br>".join(H.esc(x) for x in why.splitlines()) + "</p>"
             paths = [[r.model, "accuracy", g, p["frames"], 1e3 * p["barrier_ref_eV"], 1e3 * p["barrier_model_eV"],
                       1e3 * p["barrier_error_eV"]] for r in rows for g, p in (r.paths or {}).items()]
             paths += [[r.model, f"hold-out from {r.train}", g, p["frames"], 1e3 * p["barrier_ref_eV"],

@@ -270,6 +270,13 @@ def transfer_section(run: RunData, heatmaps: list, numbers: dict) -> str | None:
     return body
 
 
+def training_section(run: RunData, numbers: dict) -> str | None:
+    """The training of the epoch-trained fits: table, marks and curves (report.training)."""
+    from mlffbench.report import training
+
+    return training.section(run, numbers)
+
+
 def learning_section(run: RunData, numbers: dict) -> str | None:
     if not run.learning_curve:
         return None
@@ -281,7 +288,7 @@ def learning_section(run: RunData, numbers: dict) -> str | None:
                     "log-log; b = data training rate (MS25), R² of the fit (learned models; baselines in the table)"
                     ) if kept else ""
     rows = [[c.dataset, c.model, ",".join(f"{k}={v}" for k, v in c.sweep.items()) or "-",
-             "/".join(map(str, c.sizes)), "/".join(f"{1e3 * v:.1f}" for v in c.force_mae),
+             "/".join(f"{n}{(getattr(c, 'training_marks', None) or {}).get(n, '')}" for n in c.sizes), "/".join(f"{1e3 * v:.1f}" for v in c.force_mae),
              "/".join(interval_text(ci, 1e3, 1) for ci in c.force_ci),
              interval_text(c.force.b_ci) if c.force else "-"]
             + [x for law in (c.force, c.energy, c.stress) for x in ((law.b, law.r2) if law else (None, None))]

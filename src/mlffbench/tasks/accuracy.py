@@ -42,6 +42,7 @@ class AccuracyRow:
     failed_checks: list | None = None  # verification checks this potential fails (tasks.checks), marked with "!"
     family: str = ""  # registry name (mean_energy is the baseline of the sanity flags)
     b1: bool = False  # an acegp/FLARE model on the two-body B1 descriptor
+    training: dict | None = None  # epoch-trained fits: the training record without its curve (report.training)
 
 
 def summarise(results: list[dict]) -> list[AccuracyRow]:
@@ -55,7 +56,7 @@ def summarise(results: list[dict]) -> list[AccuracyRow]:
             o["stress.percent"], {k: _brief(v) for k, v in t.get("by_group", {}).items()},
             {k: _brief(v) for k, v in t.get("by_element", {}).items()}, r["cost"]["fit_s"],
             (r.get("model_info") or {}).get("citation"), t.get("paths"), intervals(o), family=r["model"],
-            b1=(r.get("params") or {}).get("descriptor") == "B1"))
+            b1=(r.get("params") or {}).get("descriptor") == "B1", training=_training().brief(_training().of(r))))
     rank(rows)
     return rows
 
@@ -74,14 +75,23 @@ def mark(rows: list[AccuracyRow], failing: dict) -> list[AccuracyRow]:
     return rows
 
 
+def _training():
+    from mlffbench.report import training
+
+    return training
+
+
 def marked_rank(r: AccuracyRow) -> str:
-    return r.rank + ("!" if r.failed_checks else "")
+    """The rank with its marks: "!" fails verification checks, "†" budget-limited training, "×" diverged."""
+    return r.rank + ("!" if r.failed_checks else "") + _training().mark(r.training)
 
 
 def check_notes(rows) -> str:
-    """The footnote naming the potentials of a ranking that fail verification checks."""
+    """The footnote naming the potentials of a ranking that fail verification checks, then those whose training
+    its budget stopped while still improving or that diverged (report.training)."""
     return "".join(f"\n! {r.dataset} {r.model} fails verification checks: {', '.join(r.failed_checks)}"
-                   for r in rows if r.failed_checks)
+                   for r in rows if r.failed_checks) + \
+        _training().notes((r.dataset, r.model, r.training) for r in rows)
 
 
 BASELINE = "mean_energy"

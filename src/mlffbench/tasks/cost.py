@@ -30,6 +30,7 @@ class CostRow:
     n_parameters: tuple[int, int] | None
     peak_rss_mb: float  # max
     hardware: list[str]  # distinct "node (cpus, machine)" the jobs ran on
+    training: list[str] | None = None  # epoch-trained fits: distinct "device precision" they trained on
 
 
 def summarise(results: list[dict]) -> list[CostRow]:
@@ -50,8 +51,18 @@ def summarise(results: list[dict]) -> list[CostRow]:
         rows.append(CostRow(task, label, len(rs), int(np.median([r["n_train"] for r in rs])), float(np.median(fit)),
                             float(max(fit)), float(np.median([c["predict_us_per_atom"] for c in costs])),
                             span("descriptor_dim"), span("n_parameters"),
-                            float(max(c["peak_rss_mb"] for c in costs)), hardware))
+                            float(max(c["peak_rss_mb"] for c in costs)), hardware, _training(rs)))
     return rows
+
+
+def _training(results: list[dict]) -> list[str]:
+    """Distinct "device precision" of the results' training records (none: not epoch-trained, older runs)."""
+    out = []
+    for r in results:
+        rec = r.get("training")
+        if isinstance(rec, dict):
+            out.append(f"{rec.get('device') or '?'} {(rec.get('protocol') or {}).get('precision') or '?'}")
+    return sorted(set(out))
 
 
 def _hardware(hw: dict | None) -> str:
@@ -65,9 +76,9 @@ def table(rows: list[CostRow]) -> str:
         return "-" if s is None else (str(s[0]) if s[0] == s[1] else f"{s[0]}-{s[1]}")
 
     header = ["task", "model", "jobs", "train", "fit s", "fit s max", "predict", "descr. dim", "params",
-              "peak RSS", "hardware"]
-    units = ["", "", "", "frames", "median", "", "µs/atom", "", "", "MB", ""]
+              "peak RSS", "training device", "hardware"]
+    units = ["", "", "", "frames", "median", "", "µs/atom", "", "", "MB", "precision", ""]
     body = [[r.task, r.model, r.jobs, r.train_frames, f"{r.fit_s_median:.2f}", f"{r.fit_s_max:.2f}",
              f"{r.predict_us_per_atom:.1f}", span(r.descriptor_dim), span(r.n_parameters), f"{r.peak_rss_mb:.0f}",
-             "; ".join(r.hardware)] for r in rows]
-    return format_table(header, units, body)
+             "; ".join(r.training or []) or "-", "; ".join(r.hardware)] for r in rows]
+    return format_table(header, units, body, text_columns=(0, 1, 10, 11))

@@ -106,6 +106,18 @@ class CurveRow:
     force: PowerLaw | None
     energy: PowerLaw | None
     stress: PowerLaw | None
+    training_marks: dict | None = None  # size -> "†"/"×": a fit of that size budget-limited or diverged
+
+
+def _training_marks(rs: list[dict]) -> dict | None:
+    from mlffbench.report import training
+
+    out: dict[int, str] = {}
+    for r in rs:
+        m = training.mark(training.of(r))
+        if m and m not in out.get(int(r["n_train"]), ""):
+            out[int(r["n_train"])] = out.get(int(r["n_train"]), "") + m
+    return out or None
 
 
 def summarise(results: list[dict]) -> list[CurveRow]:
@@ -125,7 +137,7 @@ def summarise(results: list[dict]) -> list[CurveRow]:
         ci = [_interval(errs["forces"][n == s], [c for c, m in zip(frames_ci, n == s) if m]) for s in sizes]
         rows.append(CurveRow(dataset, element, label, dict(sweep), sizes, mean["forces"], ci, mean["energy_per_atom"],
                              mean["stress"], PowerLaw.fit(n, errs["forces"]), PowerLaw.fit(n, errs["energy_per_atom"]),
-                             PowerLaw.fit(n, errs["stress"])))
+                             PowerLaw.fit(n, errs["stress"]), _training_marks(rs)))
     return rows
 
 
@@ -140,8 +152,11 @@ def table(rows: list[CurveRow]) -> str:
               "b_S (R²)"]
     units = ["", "", "", "", "meV/Å", "meV/Å", "", "", ""]
     body = [[r.dataset, r.model, ",".join(f"{k}={v}" for k, v in r.sweep.items()) or "-",
-             "/".join(map(str, r.sizes)), "/".join(f"{1e3 * v:.1f}" for v in r.force_mae),
+             "/".join(f"{s}{(r.training_marks or {}).get(s, '')}" for s in r.sizes),
+             "/".join(f"{1e3 * v:.1f}" for v in r.force_mae),
              "/".join(interval_text(c, 1e3, 1) for c in r.force_ci), law(r.force), law(r.energy), law(r.stress)]
             for r in rows]
     return format_table(header, units, body) + ("\nF MAE 95% CI: Student t over the replicates (bootstrap over the "
-                                                "test frames with one replicate); b: least-squares slope interval")
+                                                "test frames with one replicate); b: least-squares slope interval") + \
+        ("\n† after a size: a fit of that size stopped by its training budget while still improving; × one "
+         "diverged (the training table)" if any(r.training_marks for r in rows) else "")
