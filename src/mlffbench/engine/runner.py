@@ -415,8 +415,11 @@ class MainJob:
             if family is None:
                 continue
             try:
-                python = (envs.python_of_env(family[len(_ENV):]) if family.startswith(_ENV)
-                          else envs.python_for(family))
+                if family.startswith(_ENV):
+                    python = envs.python_of_env(family[len(_ENV):])
+                else:  # 'mace@auto': the CUDA env when asked for (cuda) or already built on a GPU machine (auto)
+                    name, _, device = family.partition("@")
+                    python = envs.python_for(name, device=device or None)
             except envs.EnvBuildError as exc:
                 unavailable[family] = str(exc)  # already one line naming the build log
                 continue
@@ -430,8 +433,13 @@ _ENV = "env:"
 
 def _environment_key(job) -> str | None:
     """What decides the interpreter a job runs with: its model family, or for a data job ``env:<name>`` when a
-    universal potential labels it (``_data_env``); None: this environment."""
-    return job.inputs.get("model") or _data_env(job)
+    universal potential labels it (``_data_env``); None: this environment. A fit with a training protocol asking
+    for a GPU (``device`` cuda or auto) is ``family@device``: it may run in the family's CUDA environment."""
+    device = (job.inputs.get("training") or {}).get("device", "cpu")
+    model = job.inputs.get("model")
+    if model and job.kind == "fit_score" and device != "cpu":
+        return f"{model}@{device}"
+    return model or _data_env(job)
 
 
 def _data_env(job) -> str | None:
