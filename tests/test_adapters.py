@@ -207,7 +207,7 @@ def test_adapters_import_without_their_packages():
 
 @pytest.mark.parametrize("family,params,match", [
     ("mace", {"max_L": 7}, "max_L"),
-    ("mace", {"epochs": 0}, "epochs"),
+    ("mace", {"epochs": 10}, "training.max_epochs"),
     ("mace", {"channels": 8}, "unknown param"),
     ("chgnet", {"shift": "yes"}, "shift"),
     ("ase_calculator", {"calculator": "EMT"}, "module:ClassOrFactory"),
@@ -218,61 +218,163 @@ def test_params_are_checked_at_planning(family, params, match):
 
 
 # -- MACE --------------------------------------------------------------------------------------------------
-MACE_TINY = {"num_channels": 8, "max_L": 1, "correlation": 2, "max_ell": 2, "r_max": 4.0, "epochs": 2,
-             "batch_size": 4, "stage_two_fraction": 0.5}
+MACE_TINY = {"num_channels": 8, "max_L": 1, "correlation": 2, "max_ell": 2, "r_max": 4.0, "batch_size": 4,
+             "stage_two_fraction": 0.5}
 
 
-def test_mace_epoch_time_from_its_log():
-    from mlffbench.models.adapters.mace import _epoch_seconds
+def test_mace_curve_from_its_results_and_log():
+    from mlffbench.models.adapters.mace import epoch_stamps, parse_results, valid_errors
 
     log = ("2026-11-21 04:14:39.348 INFO: MACE version: 0.3.16\n"
            "2026-11-21 04:14:40.283 INFO: Started training, reporting errors on validation set\n"
+           "2026-11-21 04:14:41.000 INFO: Initial: head: Default, loss=0.1\n"
            "2026-11-21 04:14:44.616 INFO: Epoch 0: head: Default, loss=0.02260505\n"
-           "2026-11-21 04:14:59.183 INFO: Training complete\n")
-    assert _epoch_seconds(log, 5) == pytest.approx(18.9 / 5)
-    assert _epoch_seconds("no timestamps here", 5) is None
+           "2026-11-21 04:14:49.183 INFO: Epoch 1: head: Default, loss=0.0200\n")
+    start, stamps = epoch_stamps(log)
+    assert sorted(stamps) == [0, 1] and stamps[1] - start == pytest.approx(8.9)
+    results = "\n".join(json.dumps(d) for d in [
+        {"loss": 0.1, "mae_e_per_atom": 0.1, "mae_f": 1.0, "mode": "eval", "epoch": None},
+        {"loss": 3.0, "mode": "opt", "epoch": 0}, {"loss": 1.0, "mode": "opt", "epoch": 0},
+        {"loss": 0.0226, "mae_e_per_atom": 0.002, "mae_f": 0.05, "mae_stress": 0.001, "mode": "eval", "epoch": 0},
+    ]) + '\n{"loss": 0.02, "mo'  # a line being written
+    evals, opt = parse_results(results)
+    assert sorted(evals) == [0] and opt == {0: [3.0, 1.0]}
+    assert valid_errors(evals[0]) == pytest.approx({"loss": 0.0226, "energy": 2.0, "forces": 50.0,
+                                                   "stress": 0.16021766208})
 
 
 @pytest.mark.slow
 def test_mace_trains_through_engine_and_predicts(tmp_path):
     python = family_python("mace")
-    run_dir, jobs, data = run_alloy(tmp_path, [{"name": "mace", "params": MACE_TINY, "python": python}])
-    assert_scored(jobs[f"accuracy:{ALLOY}:mace"])
-    checked = check_in_env(python, run_dir, jobs[f"accuracy:{ALLOY}:mace"], data=data)
+    run_dir, jobs, data = run_alloy(tmp_path, [{"name": "mace", "params": MACE_TINY, "python": python,
+                                                # float64: the force check below differentiates the energy
+                                                "training": {"max_epochs": 2, "patience": 1,
+                                                             "precision": "float64"}}])
+    job = jobs[f"accuracy:{ALLOY}:mace"]
+    assert_scored(job)
+    checked = check_in_env(python, run_dir, job, data=data)
     info = checked["info"]
     assert_info(info, "mace-torch")
-    assert info["version"] == "0.3.16" and info["e3nn"] == "0.4.4"
+    assert info["version"] == "0.3.16" and info["e3nn"] == "0.4.4" and info["dtype"] == "float64"
+    # stage two from epoch 2 (0.5 of max_epochs), MACE's stage-two model scored
     assert info["epochs"] == 2 and info["stage_two_start"] == 1 and info["model_file_name"] == "mace_stagetwo.model"
     assert info["stress_trained"] and info["train_s_per_epoch"] > 0
+    record = job.result["training"]
+    assert record["stopped_by"] == "max_epochs" and record["epochs"] == 2 and record["best_epoch"] == 2
+    assert [e["epoch"] for e in record["curve"]] == [1, 2]
+    assert all(e["valid"]["forces"] > 0 and e["valid"]["stress"] >= 0 for e in record["curve"])
     assert checked["force_err"] < 1e-5 * max(1.0, checked["force_scale"])
     assert checked["stress_err"] < 1e-5 * max(1.0, checked["stress_scale"]) + 1e-7
 
 
+@pytest.mark.slow
+def test_mace_stops_early_when_validation_stops_improving(tmp_path):
+    """min_delta 0.99: no epoch after the first counts as improving, so patience 1 stops it after epoch 2 of 4
+    (the adapter's poll: MACE's own --patience does not stop a single-process run; the poll may see epoch 2 while
+    a ~1 s epoch 3 ends) and the run's best checkpoint is written out as the model."""
+    python = family_python("mace")
+    params = {k: v for k, v in MACE_TINY.items() if k != "stage_two_fraction"}
+    run_dir, jobs, _ = run_alloy(tmp_path, [{"name": "mace", "params": params, "python": python,
+                                             "training": {"max_epochs": 4, "patience": 1, "min_delta": 0.99}}])
+    job = jobs[f"accuracy:{ALLOY}:mace"]
+    assert_scored(job)
+    record = job.result["training"]
+    assert record["status"] == "converged" and record["stopped_by"] == "patience", record
+    n = record["epochs"]
+    assert n in (2, 3) and [e["epoch"] for e in record["curve"]] == list(range(1, n + 1))
+    assert (run_dir / "models" / job.inputs["job_id"] / "mace" / "mace.model").is_file()
+
+
 # -- NequIP / Allegro --------------------------------------------------------------------------------------
 NEQUIP_TINY = {"num_layers": 2, "l_max": 1, "num_features": [8, 4], "radial_mlp_width": 16, "r_cut": 4.0,
-               "max_epochs": 2, "batch_size": 4}
+               "batch_size": 4}
 ALLEGRO_TINY = {"num_layers": 1, "l_max": 1, "num_scalar_features": 8, "num_tensor_features": 4, "mlp_width": 8,
-                "r_cut": 4.0, "max_epochs": 2, "batch_size": 4}
+                "r_cut": 4.0, "batch_size": 4}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family,params,package", [("nequip", NEQUIP_TINY, "nequip"),
                                                    ("allegro", ALLEGRO_TINY, "nequip-allegro")])
 def test_nequip_family_trains_through_engine_and_predicts(tmp_path, family, params, package):
+    """max_epochs 2 with patience 2: early stopping cannot fire (epoch 1 always improves), so max_epochs ends it;
+    precision float64 (model_dtype) keeps the finite-difference checks tight."""
     python = family_python(family)
-    run_dir, jobs, data = run_alloy(tmp_path, [{"name": family, "params": params, "python": python}])
+    run_dir, jobs, data = run_alloy(tmp_path, [{"name": family, "params": params, "python": python, "training": {
+        "max_epochs": 2, "patience": 2, "precision": "float64"}}])
     job = jobs[f"accuracy:{ALLOY}:{family}"]
     assert_scored(job)
     checked = check_in_env(python, run_dir, job, data=data)
     info = checked["info"]
     assert_info(info, package)
     assert info["nequip"] == "0.19.1" and info["e3nn"].startswith("0.6") and info["epochs"] == 2
-    assert info["stress_trained"] and info["n_parameters"] > 0
+    assert info["stress_trained"] and info["n_parameters"] > 0 and info["model_dtype"] == "float64"
     # one least-squares energy per element (nequip's own per_atom_energy_mean would give both the same)
     assert info["type_names"] == ["Au", "Cu"]
     assert info["per_type_energy_shifts"]["Au"] - info["per_type_energy_shifts"]["Cu"] > 0.3
+    record = job.result["training"]
+    assert record["stopped_by"] == "max_epochs" and record["status"] == "budget" and record["epochs"] == 2
+    assert [e["epoch"] for e in record["curve"]] == [1, 2] and record["monitor"] == "loss"
+    losses = [e["valid"]["loss"] for e in record["curve"]]
+    # the scored checkpoint is the best validation loss (ModelCheckpoint on val0_epoch/weighted_sum)
+    assert record["best_epoch"] == 1 + losses.index(min(losses)) and record["best_valid"] == pytest.approx(min(losses))
+    for e in record["curve"]:  # meV/atom, meV/Å, GPa: EMT alloy forces are O(100 meV/Å) at the start
+        assert e["valid"]["forces"] > 10 and e["train"]["forces"] > 10 and e["valid"]["stress"] > 0
+        assert e["lr"] == pytest.approx(0.01) and e["wall_s"] > 0
+    progress = json.loads((run_dir / "models" / job.inputs["job_id"] / "progress.json").read_text())
+    assert progress["epoch"] == 2 and progress["max_epochs"] == 2
     assert checked["force_err"] < 1e-5 * max(1.0, checked["force_scale"])
     assert checked["stress_err"] < 1e-5 * max(1.0, checked["stress_scale"]) + 1e-7
+
+
+def test_nequip_config_follows_the_training_protocol(tmp_path):
+    """Lightning's own limits and callbacks carry the protocol: max_epochs, max_time, relative early stopping and
+    the checkpoint on the validation loss, precision as model_dtype; params the protocol sets are refused."""
+    from mlffbench.models.adapters.nequip import VAL_LOSS, AllegroModel, NequipModel, max_time
+    from mlffbench.models.training import Training
+
+    for key, new in (("max_epochs", "max_epochs"), ("epochs", "max_epochs"), ("model_dtype", "precision"),
+                     ("valid_fraction", "validation_fraction")):
+        with pytest.raises(ConfigError, match=f"training.{new}"):
+            NequipModel.check_params({key: 1})
+    AllegroModel.check_params(ALLEGRO_TINY)
+    protocol = Training(max_epochs=7, max_minutes=90.5, patience=3, min_delta=0.01, precision="float64")
+    model = NequipModel()
+    p = {**model.defaults, **NEQUIP_TINY}
+    cfg = model.config(p, ["Au", "Cu"], tmp_path, tmp_path / "out", True, {"Au": -3.0, "Cu": -3.5}, protocol,
+                       "cuda", tmp_path)
+    trainer = cfg["trainer"]
+    assert trainer["max_epochs"] == 7 and trainer["max_time"] == "00:01:30:30" and trainer["accelerator"] == "gpu"
+    assert trainer["check_val_every_n_epoch"] == 1 and max_time(90061) == "01:01:01:01"
+    callbacks = {c["_target_"].rsplit(".", 1)[1]: c for c in trainer["callbacks"]}
+    assert callbacks["RelativeEarlyStopping"] == {**callbacks["RelativeEarlyStopping"], "monitor": VAL_LOSS,
+                                                  "patience": 3, "min_delta": 0.01}
+    assert callbacks["ModelCheckpoint"]["monitor"] == VAL_LOSS and callbacks["ModelCheckpoint"]["filename"] == "best"
+    assert callbacks["ProtocolRecorder"]["progress_dir"] == str(tmp_path)
+    assert "StopBelowLearningRate" not in callbacks  # TM23's lr stop is opt-in (params.min_lr)
+    module = cfg["training_module"]
+    assert module["model"]["model_dtype"] == "float64"
+    # the validation loss is the training loss (same MSE terms and coefficients) on the validation frames
+    assert {k: v for k, v in module["val_metrics"].items() if k != "extra_metrics"} == module["loss"]
+    assert [m["name"] for m in module["val_metrics"]["extra_metrics"]] == ["per_atom_energy_mae", "forces_mae",
+                                                                         "stress_mae"]
+    p["min_lr"] = 1e-5
+    cfg = model.config(p, ["Cu"], tmp_path, tmp_path / "out", False, {"Cu": -3.5}, Training(), "cpu")
+    assert cfg["trainer"]["accelerator"] == "cpu" and cfg["training_module"]["model"]["model_dtype"] == "float32"
+    assert any(c["_target_"].endswith("StopBelowLearningRate") for c in cfg["trainer"]["callbacks"])
+
+
+def test_nequip_early_stopping_min_delta_is_relative():
+    """In the nequip env: 1 % steps do not improve on a relative min_delta of 5 % (patience 2 stops at the third
+    value), 10 % steps do; a non-finite value stops at once."""
+    python = family_python("nequip")
+    code = ("import torch\nfrom mlffbench.models.adapters.nequip_callbacks import RelativeEarlyStopping\n"
+            "def run(values):\n    es = RelativeEarlyStopping('loss', patience=2, min_delta=0.05)\n"
+            "    for i, v in enumerate(values):\n        if es._evaluate_stopping_criteria(torch.tensor(v))[0]:\n"
+            "            return i\n    return None\n"
+            "print(run([1.0, 0.99, 0.98, 0.97]), run([1.0, 0.9, 0.8, 0.7]), run([1.0, float('nan')]))")
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["2", "None", "1"]
 
 
 # -- zero-shot foundation models ---------------------------------------------------------------------------
@@ -347,20 +449,43 @@ def test_gap_fits_through_engine_and_predicts(tmp_path):
 
 
 # -- DeePMD ------------------------------------------------------------------------------------------------
-DEEPMD_TINY = {"sel": 80, "embedding": [4, 8], "fitting": [16, 16], "axis_neuron": 4, "epochs": 2,
+DEEPMD_TINY = {"sel": 80, "embedding": [4, 8], "fitting": [16, 16], "axis_neuron": 4,
                "batch_size": 4, "start_pref_v": 1.0, "limit_pref_v": 1.0}
+#: two epochs, patience 2: only max_epochs can end the fit
+TWO_EPOCHS = {"max_epochs": 2, "patience": 2}
+
+
+def assert_two_epoch_record(info: dict, monitor: str):
+    """The training record of a TWO_EPOCHS fit: a curve of the 2 epochs run, stopped by max_epochs."""
+    record = info["training"]
+    assert [e["epoch"] for e in record["curve"]] == [1, 2] and info["epochs"] == 2
+    assert record["stopped_by"] == "max_epochs" and record["status"] in ("budget", "converged")
+    assert record["monitor"] == monitor and record["best_epoch"] in (1, 2) and record["n_valid"] == 2
+    for e in record["curve"]:
+        assert e["wall_s"] > 0 and e["lr"] > 0
+        assert math.isfinite(e["valid"]["energy"]) and math.isfinite(e["valid"]["forces"])
+    assert record["curve"][1]["wall_s"] >= record["curve"][0]["wall_s"]
 
 
 @pytest.mark.slow
 def test_deepmd_trains_through_engine_and_predicts(tmp_path):
     python = family_python("deepmd")
-    run_dir, jobs, data = run_alloy(tmp_path, [{"name": "deepmd", "params": DEEPMD_TINY, "python": python}])
+    run_dir, jobs, data = run_alloy(tmp_path, [{"name": "deepmd", "params": DEEPMD_TINY, "python": python,
+                                                "training": {**TWO_EPOCHS, "precision": "float64"}}])
     job = jobs[f"accuracy:{ALLOY}:deepmd"]
     assert_scored(job)
     checked = check_in_env(python, run_dir, job, data=data)
     info = checked["info"]
     assert_info(info, "deepmd-kit")
     assert info["version"].startswith("3.2.0") and info["steps"] == 2 * 6 and info["stress_trained"]
+    # DeePMD's own full validation every epoch (val.log, MAE), its best-force-MAE checkpoint frozen
+    assert_two_epoch_record(info, "forces")
+    assert info["precision"] == "float64"
+    assert job.result["training"]["curve_metric"] == "mae" and "stress" in info["training"]["curve"][0]["valid"]
+    assert info["training"]["checkpoint"] == f"best.ckpt-{6 * info['training']['best_epoch']}.t-1.pt"
+    assert "forces_rmse" in info["training"]["curve"][0]["train"]
+    progress = json.loads((run_dir / "models" / job.inputs["job_id"] / "progress.json").read_text())
+    assert progress["epoch"] == 2 and progress["max_epochs"] == 2
     # 22 training frames, every one its own species order: one mixed-type system (not 22 one-frame systems)
     assert info["type_map"] == ["Au", "Cu"] and info["n_systems"] == 1
     assert checked["force_err"] < 1e-5 * max(1.0, checked["force_scale"])
@@ -552,7 +677,10 @@ def test_nep_failing_program_fails_the_job_naming_the_log(tmp_path, monkeypatch,
     ("nep_model", {}, "params.path"),
     ("sgdml", {"stress_weight": 1.0}, "no stress"),
     ("sgdml", {"sig": [10, 0]}, "sig"),
-    ("torchani", {"epochs": 0}, "epochs"),
+    ("torchani", {"epochs": 2}, "training.max_epochs"),
+    ("torchani", {"dtype": "float64"}, "training.precision"),
+    ("deepmd", {"epochs": 2}, "training.max_epochs"),
+    ("deepmd", {"valid_fraction": 0.2}, "training.validation_fraction"),
 ])
 def test_new_family_params_are_checked_at_planning(family, params, match):
     with pytest.raises(ConfigError, match=match):
@@ -624,7 +752,7 @@ MOLECULE_RUNS = [
     ("gap", {"n_sparse_soap": 100, "n_max": 4, "l_max": 3, "cutoff": 4.5}, True),
     ("sgdml", {"sig": [20]}, True),
     ("torchani", {"hidden": [8], "radial_num_shifts": 8, "angular_num_shifts": 2, "angular_num_sections": 4,
-                  "radial_cutoff": 4.5, "angular_cutoff": 3.5, "epochs": 2, "batch_size": 8}, False),
+                  "radial_cutoff": 4.5, "angular_cutoff": 3.5, "batch_size": 8}, False),
 ]
 
 
@@ -636,8 +764,10 @@ def test_molecule_trains_and_predicts(tmp_path, family, params, beats):
     (NaN, no pair), and the per-element energy reference keeps the energy error per atom at the scale of the
     EMT labels (a model without one is off by hundreds of eV/atom: FLARE's raw totals gave 620 eV/atom)."""
     family_python(family)
-    _, jobs = run_engine(tmp_path, [{"name": family, "params": params}, {"name": "mean_energy"}],
-                         [molecule_dataset(tmp_path)])
+    model = {"name": family, "params": params}
+    if get_model_class(family).epoch_trained:
+        model["training"] = {"max_epochs": 2, "patience": 2}
+    _, jobs = run_engine(tmp_path, [model, {"name": "mean_energy"}], [molecule_dataset(tmp_path)])
     job = jobs[f"accuracy:{MOLECULE}:{family}"]
     assert job.status == "done", job.error
     o = job.result["tests"]["test"]["overall"]
@@ -687,6 +817,55 @@ def test_deepmd_systems_are_mixed_type_per_atom_count_and_nopbc_for_molecules(tm
     assert (np.linalg.det(box) > 1000).all()  # a real box (unused by DeePMD under nopbc), never a zero cell
     assert np.allclose(np.load(system / "set.000" / "force.npy").reshape(2, 9, 3),
                        [fr.label(m, "forces") for m in mols])
+
+
+#: DeePMD 3.2.0's full-validation log and learning curve as dp --pt train wrote them (2 epochs of 6 steps;
+#: lcurve columns narrowed)
+DEEPMD_VAL_LOG = """\
+# step E_MAE(meV/atom) E_RMSE(meV/atom) F_MAE(meV/Å) F_RMSE(meV/Å) S_MAE(meV/Å³) S_RMSE(meV/Å³)
+# E uses per-atom energy, F uses component-wise force errors, and the second-rank column is S ...
+   6       284.19           374.00         564.33       762.06        27.385         52.776
+# saved best checkpoint: best.ckpt-6.t-1.pt (F:MAE = 564.33 meV/Å)
+   12      282.37           372.01         564.40       762.02          nan            nan
+"""
+DEEPMD_LCURVE = """\
+# step  rmse_val  rmse_trn  rmse_e_val  rmse_e_trn  rmse_f_val  rmse_f_trn  rmse_v_val  rmse_v_trn  lr
+# If there is no available reference data, rmse_*_{val,trn} will print nan
+  1  1.07e+01  3.19e+01  9.81e-03  5.26e-01  9.12e-01  8.52e-01  9.77e-01  1.34e+00  1.0e-02
+  6  6.55e+00  1.38e+01  4.11e-02  3.93e-01  9.14e-01  7.71e-01  9.80e-01  1.02e+00  4.1e-04
+  12  9.60e+00  1.03e+01  5.25e-01  3.09e-01  5.71e-01  9.03e-01  7.00e-02  1.38e+00  8.8e-06
+"""
+
+
+def test_deepmd_curve_and_early_stop_from_its_logs(tmp_path):
+    """The poll of a running dp train: val.log (MAE, meV -> the curve's meV/atom, meV/Å, GPa) and lcurve.out (train
+    RMSE in eV -> meV, lr) make one curve epoch per validation; an epoch without a lower force MAE with patience 1
+    stops it; progress.json is the job folder's."""
+    from mlffbench.models.adapters.deepmd import _Watch
+    from mlffbench.models.training import Training, read_progress
+
+    folder = tmp_path / "deepmd"
+    folder.mkdir()
+    watch = _Watch(folder, tmp_path, Training(max_epochs=4, patience=1), epoch_steps=6)
+    assert watch.poll() is False and watch.curve.epochs == []
+    (folder / "lcurve.out").write_text(DEEPMD_LCURVE)
+    (folder / "val.log").write_text(DEEPMD_VAL_LOG.split("   12")[0])
+    assert watch.poll() is False
+    (folder / "val.log").write_text(DEEPMD_VAL_LOG)
+    assert watch.poll() is True  # epoch 2: 564.40 > 564.33 meV/Å
+    first, second = watch.curve.epochs
+    assert (first["epoch"], second["epoch"]) == (1, 2) and first["lr"] == pytest.approx(4.1e-4)
+    assert first["valid"] == pytest.approx({"energy": 284.19, "forces": 564.33, "stress": 27.385 * 0.16021766208})
+    assert "stress" not in second["valid"]  # nan: not in the record
+    assert first["train"] == pytest.approx({"energy_rmse": 393.0, "forces_rmse": 771.0, "virial_rmse": 1020.0,
+                                            "loss": 13.8 ** 2})
+    assert read_progress(tmp_path)["epoch"] == 2 and read_progress(tmp_path)["valid_forces"] == 564.40
+    for step in (6, 12):
+        (folder / f"best.ckpt-{step}.t-1.pt").write_text("")
+    assert watch.best_checkpoint() == (folder / "best.ckpt-12.t-1.pt", 2)
+    (folder / "best.ckpt-18.t-1.pt").write_text("")  # cut by the stop signal: epoch 3 never logged
+    (folder / "best.ckpt-12.t-1.pt").unlink()
+    assert watch.best_checkpoint() == (folder / "best.ckpt-6.t-1.pt", 1)
 
 
 def test_gap_two_body_kernels_only_for_pairs_within_the_cutoff():
@@ -781,19 +960,23 @@ def test_refusals_are_recorded_at_planning(tmp_path):
 
 # -- TorchANI ----------------------------------------------------------------------------------------------
 TORCHANI_TINY = {"hidden": [8], "radial_num_shifts": 8, "angular_num_shifts": 2, "angular_num_sections": 4,
-                 "radial_cutoff": 4.5, "angular_cutoff": 3.5, "epochs": 2, "batch_size": 8}
+                 "radial_cutoff": 4.5, "angular_cutoff": 3.5, "batch_size": 8}
 
 
 @pytest.mark.slow
 def test_torchani_trains_through_engine_and_predicts(tmp_path):
     python = family_python("torchani")
-    run_dir, jobs, data = run_alloy(tmp_path, [{"name": "torchani", "params": TORCHANI_TINY}])
+    run_dir, jobs, data = run_alloy(tmp_path, [{"name": "torchani", "params": TORCHANI_TINY,
+                                                "training": {**TWO_EPOCHS, "precision": "float64"}}])
     job = jobs[f"accuracy:{ALLOY}:torchani"]
     assert_scored(job)
     checked = check_in_env(python, run_dir, job, data=data)
     info = checked["info"]
     assert_info(info, "torchani")
     assert info["version"] == "2.9.0" and info["epochs"] == 2 and info["train_s_per_epoch"] > 0
+    assert_two_epoch_record(info, "loss")
+    assert info["precision"] == "float64" and job.result["training"]["protocol"]["precision"] == "float64"
+    assert all(e["train"]["forces"] > 0 for e in info["training"]["curve"])
     assert info["n_parameters"] > 0 and not info["stress_trained"] and info["elements"] == ["Au", "Cu"]
     assert info["self_energy_eV_per_atom"]["Au"] - info["self_energy_eV_per_atom"]["Cu"] > 0.3
     assert checked["force_err"] < 1e-6 * max(1.0, checked["force_scale"])
