@@ -210,3 +210,11 @@ def check_moved(family: str, params: dict) -> None:
         if key in params:
             raise ConfigError(f"{family}: params.{key} is set by the run's training protocol: use training.{new} "
                               f"(top-level training: block, or training: on this model)")
+
+
+def write_command(workdir: Path, args: list[str], env: dict[str, str]) -> None:
+    """``workdir/command.json``: the training program's argv and the environment variables the adapter adds, so
+    the family's own CLI can be re-run by hand on the same files (benchmarks/training_throughput.py)."""
+    import json
+
+    (Path(workdir) / "command.json").write_text(json.dumps({"args": [str(a) for a in args], "env": env}, indent=1))

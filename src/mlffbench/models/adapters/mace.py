@@ -157,6 +157,7 @@ class MaceModel(Model):
         args = base + ["--max_num_epochs", str(max_epochs)] + (stage_two_args(start_two) if two_phase else [])
         log_path = workdir / "train.log"
         watch = _Watch(results, log_path, ck_dir, tag, protocol, job_dir, start_two if two_phase else None)
+        common.write_command(workdir, args, tr.thread_env(threads))  # the family's own run, for by-hand timing
         returncode, train_s, stopped = tr.run_watched(args, log_path, workdir, protocol, poll=watch.poll,
                                                       env=tr.thread_env(threads), interval_s=0.5)
         curve = watch.curve

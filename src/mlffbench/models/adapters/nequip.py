@@ -160,6 +160,7 @@ class NequipModel(Model):
         # Lightning's max_time stops the training; this guard only catches a hung program (setup, data statistics
         # and the last epoch's validation come on top of max_time)
         guard = replace(protocol, max_minutes=protocol.max_minutes + max(2.0, 0.1 * protocol.max_minutes))
+        common.write_command(workdir, args, tr.thread_env(threads))  # the family's own run, for by-hand timing
         returncode, train_s, killed = tr.run_watched(args, log_path, workdir, guard, env=tr.thread_env(threads))
         record = _read_json(out / "curve.json")
         curve, stop = to_curve(record, stress)
