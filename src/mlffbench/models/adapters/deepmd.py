@@ -277,21 +277,27 @@ class _Watch:
         return path, step // self.epoch_steps
 
 
-def read_val_log(path: Path) -> list[tuple[int, dict[str, float]]]:
-    """(step, {energy meV/atom, forces meV/Å, stress GPa}) MAE rows of DeePMD's full-validation log (header
-    ``# step E_MAE(meV/atom) E_RMSE(meV/atom) F_MAE(meV/Å) F_RMSE(meV/Å) S_MAE(meV/Å³) S_RMSE(meV/Å³)``)."""
+def _table(path: Path):
+    """The data rows of a DeePMD column log (``# step ...`` header, whitespace columns) as {column: text}; a
+    missing file or a half-written last line gives nothing for it."""
     if not path.is_file():
-        return []
-    columns, rows = None, []
+        return
+    columns = None
     for line in path.read_text(errors="replace").splitlines():
         if line.startswith("#"):
             if columns is None and "step" in line:
                 columns = line.lstrip("#").split()
             continue
         parts = line.split()
-        if not columns or len(parts) != len(columns):
-            continue
-        values = dict(zip(columns, parts))
+        if columns and len(parts) == len(columns):
+            yield dict(zip(columns, parts))
+
+
+def read_val_log(path: Path) -> list[tuple[int, dict[str, float]]]:
+    """(step, {energy meV/atom, forces meV/Å, stress GPa}) MAE rows of DeePMD's full-validation log (header
+    ``# step E_MAE(meV/atom) E_RMSE(meV/atom) F_MAE(meV/Å) F_RMSE(meV/Å) S_MAE(meV/Å³) S_RMSE(meV/Å³)``)."""
+    rows = []
+    for values in _table(path):
         out = {}
         for key, name, scale in (("E_MAE(meV/atom)", "energy", 1.0), ("F_MAE(meV/Å)", "forces", 1.0),
                                  ("S_MAE(meV/Å³)", "stress", EV_A3_TO_GPA / 1000.0)):
@@ -308,18 +314,9 @@ def read_lcurve(path: Path) -> dict[int, tuple[dict[str, float], float | None]]:
     """step -> (train {energy_rmse meV/atom, forces_rmse meV/Å, virial_rmse meV/atom, loss}, lr) from
     lcurve.out, DeePMD 3.2.0's columns ``step rmse_val rmse_trn rmse_e_val rmse_e_trn rmse_f_val rmse_f_trn
     [rmse_v_val rmse_v_trn] lr``: RMSE in eV/atom (energy and virial per atom), eV/Å, and rmse = sqrt(loss)."""
-    if not path.is_file():
-        return {}
-    columns, out = None, {}
-    for line in path.read_text(errors="replace").splitlines():
-        if line.startswith("#"):
-            if columns is None and "step" in line:
-                columns = line.lstrip("#").split()
-            continue
-        parts = line.split()
-        if not columns or len(parts) != len(columns):
-            continue
-        values = {k: _float(v) for k, v in zip(columns, parts)}
+    out = {}
+    for row in _table(path):
+        values = {k: _float(v) for k, v in row.items()}
         train = {}
         for key, name in (("rmse_e_trn", "energy_rmse"), ("rmse_f_trn", "forces_rmse"),
                           ("rmse_v_trn", "virial_rmse"), ("rmse_trn", "loss")):
