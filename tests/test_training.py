@@ -138,3 +138,14 @@ def test_impossible_budget_refused_by_run_before_anything_is_written(tmp_path):
                    "models: [{name: mean_energy}]\n")
     one_line_error(cli("run", cfg, "--run-dir", tmp_path / "run"), "training.max_minutes")
     assert not (tmp_path / "run").exists()
+
+
+def test_cuda_without_a_gpu_is_refused_at_planning(tmp_path, monkeypatch):
+    from mlffbench import envs
+    from mlffbench.engine.runner import MainJob
+
+    monkeypatch.setattr(envs, "gpu_present", lambda: False)
+    cfg = config_from_data({**BASE, "training": {"device": "cuda"}}, "c.yaml", tmp_path)
+    with pytest.raises(ConfigError, match=r"models\[0\] \(m\): training.device = cuda, .*no NVIDIA GPU.*mace"):
+        MainJob(cfg, tmp_path / "run").plan()
+    assert not (tmp_path / "run").exists()

@@ -147,6 +147,7 @@ class MainJob:
         run on a data set is recorded in ``not_run`` with the reason."""
         cfg = self.config
         cfg.check_trains()  # before the data sets are read: models: [] is a config error, not a data-only run
+        self._check_devices()
         self.datasets = datasets.plan(cfg)
         from mlffbench.data.labelers import checks as label_checks
 
@@ -201,6 +202,21 @@ class MainJob:
         for job in jobs:
             unique.setdefault(job.key, job)
         return list(unique.values())
+
+    def _check_devices(self) -> None:
+        """``training.device: cuda`` on a machine without an NVIDIA GPU is a config error before anything runs
+        (jobs on a remote cluster's workers: their own machines decide, the fit says it there)."""
+        cfg = self.config
+        if cfg.execution.scheduler:
+            return
+        from mlffbench import envs
+
+        for i, model in enumerate(cfg.models):
+            family = get_model_class(model.name)
+            if family.epoch_trained and cfg.training_protocol(model).device == "cuda" and not envs.gpu_present():
+                raise ConfigError(f"models[{i}] ({model.label or model.name}): training.device = cuda, but this "
+                                  f"machine has no NVIDIA GPU (the {family.env or model.name} environment would "
+                                  "train on none); use device: auto or cpu")
 
     @staticmethod
     def _refuse_model(model, ds: DataSet) -> str | None:
