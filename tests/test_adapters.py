@@ -495,7 +495,7 @@ def test_deepmd_trains_through_engine_and_predicts(tmp_path):
 def test_unbuildable_family_is_recorded_unavailable_and_the_run_goes_on(tmp_path, monkeypatch):
     """A family whose environment cannot be built (the real build failure is tested in test_envs): its jobs are
     recorded as failed with the build error, the other models still run."""
-    def broken(family, quiet=False):
+    def broken(family, quiet=False, device=None):
         if family == "mace":
             raise envs.EnvBuildError("mace env: pip install failed (log: /x/logs/mace.log)")
         return None
