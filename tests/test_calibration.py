@@ -62,3 +62,17 @@ def test_acegp_total_energy_sigma_counts_the_atoms_covariances(potential):
     h = potential.hyperparameters
     noise = h["sigma_e"] * n
     assert u["energy"] == pytest.approx(np.sqrt((n * local[0]) ** 2 + noise**2), rel=1e-5)
+
+
+def test_energy_only_reference_frames_score_energy_calibration(potential):
+    """A test set whose reference has energies only (a reaction path, a torsion scan) is scored on energies."""
+    test = _frames(4, 0.1, 50)
+    energy_only = []
+    for atoms in test:
+        a = atoms.copy()
+        a.calc = SinglePointCalculator(a, energy=atoms.get_potential_energy())
+        energy_only.append(a)
+    predicted = potential.predict(energy_only)
+    out = calibration.score(predicted, energy_only, potential.uncertainties(energy_only))
+    assert out["n_frames"] == 4 and np.isfinite(out["energy_nll"])
+    assert np.isnan(out["atom_sigma_force_error_spearman"])

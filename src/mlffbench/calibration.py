@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm, spearmanr
 
+from mlffbench import frames as fr
+
 GRID = np.linspace(0.005, 0.995, 199)
 CURVE_POINTS = np.linspace(0.1, 0.9, 9)
 
@@ -63,8 +65,12 @@ def score(predicted: list, test: list, uncertainties: list[dict]) -> dict:
     e_err = np.array([p.get_potential_energy() - r.get_potential_energy() for p, r in zip(predicted, test)]) / natoms
     e_sigma = np.array([u["energy"] for u in uncertainties]) / natoms
     atom_sigma = np.concatenate([np.asarray(u["atoms"], dtype=float) for u in uncertainties])
-    f_err = np.concatenate([np.linalg.norm(p.get_forces() - r.get_forces(), axis=1)
-                            for p, r in zip(predicted, test)])
+    # forces only where the reference has them (a reaction path or torsion scan may carry energies alone)
+    with_f = [i for i, r in enumerate(test) if fr.has_label(r, "forces")]
+    f_err = np.concatenate([np.linalg.norm(predicted[i].get_forces() - test[i].get_forces(), axis=1)
+                            for i in with_f]) if with_f else np.zeros(0)
+    f_sigma = (np.concatenate([np.asarray(uncertainties[i]["atoms"], dtype=float) for i in with_f]) if with_f
+               else np.zeros(0))
     frame_sigma = [float(np.mean(u["atoms"])) for u in uncertainties]
     return {"n_frames": len(test), "n_atoms": int(natoms.sum()),
             "energy_miscalibration_area": miscalibration_area(e_err, e_sigma),
@@ -73,7 +79,7 @@ def score(predicted: list, test: list, uncertainties: list[dict]) -> dict:
             "energy_mean_sigma": float(np.mean(e_sigma)), "energy_rmse": float(np.sqrt(np.mean(e_err**2))),
             "energy_curve": {"expected": CURVE_POINTS.tolist(),
                              "observed": observed_fraction(e_err, e_sigma, CURVE_POINTS).tolist()},
-            "atom_sigma_force_error_spearman": rank_correlation(atom_sigma, f_err),
+            "atom_sigma_force_error_spearman": rank_correlation(f_sigma, f_err),
             "atom_mean_sigma": float(np.mean(atom_sigma)), "frame_sigma": frame_sigma}
 
 

@@ -305,4 +305,4 @@ def device_name(device: str) -> str:
         return torch.cuda.get_device_name(0)
     import platform
 
-    return platform.processor() or platform.machine()
+    return f"cpu {platform.processor() or platform.machine()}"
