@@ -353,6 +353,8 @@ def test_nequip_config_follows_the_training_protocol(tmp_path):
     assert "StopBelowLearningRate" not in callbacks  # TM23's lr stop is opt-in (params.min_lr)
     module = cfg["training_module"]
     assert module["model"]["model_dtype"] == "float64"
+    # the plateau scheduler cuts the lr before early stopping gives up (a third of its patience; TM23's 100 would not)
+    assert module["lr_scheduler"]["scheduler"]["patience"] == 1
     # the validation loss is the training loss (same MSE terms and coefficients) on the validation frames
     assert {k: v for k, v in module["val_metrics"].items() if k != "extra_metrics"} == module["loss"]
     assert [m["name"] for m in module["val_metrics"]["extra_metrics"]] == ["per_atom_energy_mae", "forces_mae",

@@ -112,6 +112,14 @@ class Training:
         return not math.isfinite(best) or loss < best - self.min_delta * abs(best)
 
 
+def plateau_patience(patience: int) -> int:
+    """The default patience of a family's plateau learning-rate scheduler under early stopping after ``patience``
+    epochs: a third of it, so the learning rate is cut twice on a plateau before the fit is called converged (a
+    scheduler patience at or above the stopping patience, e.g. TM23's 100 or MACE's 50 epochs against 30, would
+    stop every fit at its first learning rate)."""
+    return max(1, int(patience) // 3)
+
+
 def validation_counts(group_sizes: dict[str, int], fraction: float) -> dict[str, int]:
     """Validation frames held out of each training group: round(fraction * n), at least one, and never the
     group's last frame (a group of one frame contributes none)."""

@@ -2,8 +2,9 @@
 training protocol (``mlffbench.models.training``).
 
 Loss and optimiser follow MS25's recipe ("MACE Training Procedure", Table 4 where one value fits all systems):
-energy/forces/stress weights 1/20/10, lr 0.01, a plateau scheduler (patience 50, factor 0.8), the "universal" loss
-with Huber delta 0.01.
+energy/forces/stress weights 1/20/10, lr 0.01, a plateau scheduler (factor 0.8), the "universal" loss with Huber
+delta 0.01. Deviation: the scheduler's patience is a third of training.patience (``plateau_patience``), not
+MS25's 50 epochs, which would outlast early stopping and never cut the learning rate.
 
 Protocol: ``--max_num_epochs`` = training.max_epochs, validation every epoch (``--eval_interval 1``),
 ``--default_dtype`` = training.precision, ``--device`` from training.device, threads through the subprocess
@@ -52,7 +53,7 @@ DEFAULTS = {
     "energy_weight": 1.0, "forces_weight": 20.0, "stress_weight": 10.0,
     "stage_two_lr": 1e-3, "stage_two_energy_weight": 10000.0, "stage_two_forces_weight": 1.0,
     "stage_two_stress_weight": 10.0,
-    "loss": "universal", "huber_delta": 0.01, "scheduler_patience": 50, "lr_factor": 0.8, "seed": 0,
+    "loss": "universal", "huber_delta": 0.01, "scheduler_patience": None, "lr_factor": 0.8, "seed": 0,
 }
 
 #: eV/Å³ -> GPa
@@ -106,6 +107,8 @@ class MaceModel(Model):
         self.check_params(params)
         protocol = training or tr.Training()
         p = {**DEFAULTS, **params}
+        if p["scheduler_patience"] is None:  # cut the lr twice before early stopping gives up on a plateau
+            p["scheduler_patience"] = tr.plateau_patience(protocol.patience)
         job_dir = Path(workdir)
         workdir = job_dir / "mace"
         workdir.mkdir(parents=True, exist_ok=True)

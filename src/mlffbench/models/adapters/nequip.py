@@ -3,7 +3,8 @@ the ``nequip`` env, under the run's training protocol (``mlffbench.models.traini
 
 Loss and model follow TM23 (Methods IV.C.2, SI S6): loss = per-atom energy MSE + force MSE + stress MSE, all
 coefficients 1 (nequip normalises the coefficients to sum 1); the learning rate is reduced by 80 % (factor 0.2)
-when the validation force MAE has not improved for 100 epochs. Model defaults follow TM23 SI S6: 4 layers, 8
+when the validation force MAE has not improved for 100 epochs (deviation, by default: for a third of
+training.patience, ``plateau_patience``, since TM23's 100 epochs would outlast early stopping). Model defaults follow TM23 SI S6: 4 layers, 8
 radial Bessel functions, batch size 1, r_cut and learning rate from the TM23 grid (r_cut 4-6 Å, lr 0.001-0.01);
 features are given per rotation order as in Table S18, e.g. ``num_features: [32, 16, 8]`` = 32x(0e+0o) +
 16x(1e+1o) + 8x(2e+2o) with ``l_max: 2`` (``parity: true``).
@@ -52,7 +53,7 @@ from mlffbench.models.base import Model
 
 COMMON = {
     "r_cut": 5.0, "lr": 0.01, "batch_size": 1, "energy_weight": 1.0, "forces_weight": 1.0,
-    "stress_weight": 1.0, "lr_factor": 0.2, "lr_patience": 100, "min_lr": 0.0, "num_bessels": 8,
+    "stress_weight": 1.0, "lr_factor": 0.2, "lr_patience": None, "min_lr": 0.0, "num_bessels": 8,
     "polynomial_cutoff_p": 6, "ema_decay": 0.999, "seed": 0,
 }
 NEQUIP = {**COMMON, "num_layers": 4, "l_max": 2, "parity": True, "num_features": [32, 16, 8],
@@ -135,6 +136,8 @@ class NequipModel(Model):
         self.check_params(params)
         protocol = training or tr.Training()
         p = {**self.defaults, **params}
+        if p["lr_patience"] is None:  # TM23's 100 epochs would outlast early stopping: cut the lr before it
+            p["lr_patience"] = tr.plateau_patience(protocol.patience)
         job_dir = Path(workdir)
         workdir = job_dir / self.name
         out = workdir / "out"
@@ -305,7 +308,8 @@ class NequipModel(Model):
                 "optimizer": {"_target_": "torch.optim.Adam", "lr": p["lr"]},
                 "lr_scheduler": {
                     "scheduler": {"_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau",
-                                  "factor": p["lr_factor"], "patience": p["lr_patience"]},
+                                  "factor": p["lr_factor"],
+                                  "patience": p["lr_patience"] or tr.plateau_patience(protocol.patience)},
                     "monitor": LR_MONITOR, "interval": "epoch", "frequency": 1,
                 },
                 "model": model,
