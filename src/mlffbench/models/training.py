@@ -111,6 +111,16 @@ class Training:
             return False
         return not math.isfinite(best) or loss < best - self.min_delta * abs(best)
 
+    def epochs_without_improvement(self, values) -> int:
+        """Epochs since the last one that improved (``improved``) on the best before it: the count that early
+        stopping compares with ``patience`` (0 for no values)."""
+        best, last, n = float("inf"), 0, 0
+        for i, v in enumerate(values):
+            n = i + 1
+            if self.improved(v, best):
+                best, last = v, i
+        return n - 1 - last if n else 0
+
 
 def plateau_patience(patience: int) -> int:
     """The default patience of a family's plateau learning-rate scheduler under early stopping after ``patience``
@@ -181,12 +191,7 @@ def outcome(curve: Curve, protocol: Training, stopped_by: str | None, wall_s: fl
     per10 = None
     if n > 10 and math.isfinite(running[-11]) and running[-11] > 0:
         per10 = (running[-11] - running[-1]) / running[-11]
-    last_improvement = 0
-    best = float("inf")
-    for i, v in enumerate(values):
-        if protocol.improved(v, best):
-            best, last_improvement = v, i
-    stale = n - 1 - last_improvement if n else 0
+    stale = protocol.epochs_without_improvement(values)
     if diverged:
         status = "diverged"
     elif stopped_by == "patience" or (n and stale >= protocol.patience):

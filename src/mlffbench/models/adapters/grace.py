@@ -273,19 +273,10 @@ class _Watch:
         if any(not math.isfinite(v) for v in losses):
             self.stop = "nan"
             return True
-        if _stale(losses, self.protocol) >= self.protocol.patience and len(losses) < self.protocol.max_epochs:
+        if self.protocol.epochs_without_improvement(losses) >= self.protocol.patience and len(losses) < self.protocol.max_epochs:
             self.stop = "patience"
             return True
         return False
-
-
-def _stale(losses: list[float], protocol) -> int:
-    """Epochs since the last relative improvement of the test loss."""
-    best, last = math.inf, 0
-    for i, v in enumerate(losses):
-        if protocol.improved(v, best):
-            best, last = v, i
-    return len(losses) - 1 - last if losses else 0
 
 
 def _metric_rows(path: Path) -> list[dict]:

@@ -360,15 +360,8 @@ class _Watch:
             return self.checkpoints_complete()
         # patience within the current phase (stage two's loss is another function: its count starts afresh)
         phase = self.phase(max(self.losses))
-        best, stale = float("inf"), 0
-        for e in sorted(self.losses):
-            if self.phase(e) != phase:
-                continue
-            if self.protocol.improved(self.losses[e], best):
-                best, stale = self.losses[e], 0
-            else:
-                stale += 1
-        if stale >= self.protocol.patience:
+        losses = [self.losses[e] for e in sorted(self.losses) if self.phase(e) == phase]
+        if self.protocol.epochs_without_improvement(losses) >= self.protocol.patience:
             self.converged = True
         # the deadline falls before the next poll: stop now, between two checkpoint writes
         self.deadline = time.perf_counter() - self.started > self.protocol.max_seconds - 1.0
